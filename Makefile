@@ -1,0 +1,45 @@
+# yolo-pipeline: every target sets up what it needs on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+export YOLO_OFFLINE := 1
+export YOLO_CONFIG_DIR := $(CURDIR)/.venv/ultralytics-config
+export MPLBACKEND := Agg
+
+.PHONY: setup darknet test test-fast demo bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	mkdir -p $(YOLO_CONFIG_DIR)
+	touch $(STAMP)
+
+# The real darknet (pjreddie's fork, Debian package); tests that need it run when it is here.
+darknet:
+	@if command -v darknet >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq darknet >/dev/null) || echo "warning: apt could not install darknet"; \
+	else echo "warning: darknet not installed (apt-get install -y darknet); darknet tests will fail"; fi
+
+lint: setup
+	$(VENV)/bin/ruff check pipeline tests tools
+
+test: setup darknet lint
+	$(VENV)/bin/pytest -q -n $(JOBS) -m "not gpu" tests
+
+test-fast: setup
+	$(VENV)/bin/pytest -q -m "not slow and not darknet and not gpu" tests
+
+demo: setup darknet
+	$(PY) tools/demo.py demo
+
+bench: setup
+	$(PY) tools/bench.py --out bench/results.md
+
+clean:
+	rm -rf demo bench/work .pytest_cache
