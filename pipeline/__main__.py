@@ -1,0 +1,5 @@
+"""`python -m pipeline` runs the command-line tool."""
+
+from pipeline.cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""The `yolo-pipeline` command group: shared options, logging, one error mapping.
+
+Each command family lives in its own module and is a thin layer over library calls; any
+`PipelineError` becomes `Error: <one line>` on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class PipelineClickError(click.ClickException):
+    """A user error: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+class PipelineGroup(click.Group):
+    """Runs a command and turns library errors into one-line messages with exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PipelineError as exc:
+            raise PipelineClickError(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; re-run the same command to resume.", err=True)
+            sys.exit(130)
+
+
+def workers_option(f: Callable) -> Callable:
+    """`--workers N`: processes for bulk work (default: all cores)."""
+    return click.option(
+        "--workers", "-j", type=click.IntRange(min=1), default=None,
+        help="Worker processes (default: all cores).",
+    )(f)
+
+
+def json_option(f: Callable) -> Callable:
+    """`--json`: print the result as JSON on stdout, for scripts."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
+
+
+def emit(result: dict, as_json: bool, text: str) -> None:
+    """Print `result` as JSON or `text` for people (unless quiet and text is empty)."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=False))
+    elif text:
+        click.echo(text)
+
+
+def progress_enabled() -> bool:
+    """Progress bars are shown unless -q was given or stderr is not a terminal."""
+    ctx = click.get_current_context(silent=True)
+    quiet = bool(ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+    return not quiet and sys.stderr.isatty()
+
+
+@click.group(cls=PipelineGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="yolo-pipeline")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.option("-v", "--verbose", count=True, help="More detail (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
+    """From a raw ImageNet / COCO / VOC download to a finished, understood YOLO training run.
+
+    \b
+    Typical flow:
+      yolo-pipeline convert imagenet /data/imagenet
+      yolo-pipeline subset /data/imagenet/yolo --top 10 --out /data/in10
+      yolo-pipeline configs /data/in10 --template yolov3-tiny --out /data/in10/cfg
+    """
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+    level = logging.WARNING if quiet or not verbose else (logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def _register() -> None:
+    from pipeline.cli import convert, synth
+
+    cli.add_command(convert.convert)
+    cli.add_command(synth.synth)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="yolo-pipeline")

@@ -1,0 +1,116 @@
+"""All file reading and writing helpers: atomic writes, safe XML, image headers, safe paths.
+
+Single outputs (manifests, lists, cfgs, reports) go through `atomic_write`: a temp file in
+the same folder, then `os.replace`, so a reader never sees half a file. Bulk label files
+use `write_if_changed`: a direct write (a rename per file costs ~20% at ImageNet scale),
+made safe because every run compares content and redoes any file left short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import IO
+
+from lxml import etree
+
+from pipeline.errors import FormatError, UserError
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temp file beside `path`; on success it replaces `path` in one step.
+
+    Example: `with atomic_writer("train.txt") as f: f.write(lines)`
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write a whole file atomically. Example: `atomic_write("a.names", "cat\\ndog\\n")`."""
+    with atomic_writer(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+
+
+def write_if_changed(path: str, data: bytes) -> bool:
+    """Write `data` to `path` unless the file already holds exactly these bytes.
+
+    Returns True when the file was (re)written. A file left short by a killed run
+    differs from `data` and is therefore redone.
+    """
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(data) + 1) == data:
+                return False
+    except FileNotFoundError:
+        pass
+    with open(path, "wb") as f:
+        f.write(data)
+    return True
+
+
+def xml_parser() -> etree.XMLParser:
+    """An lxml parser that never expands entities, never loads DTDs, never goes online."""
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True,
+    )
+
+
+def parse_xml(data: bytes, path: str, parser: etree.XMLParser) -> etree._Element:
+    """Parse XML bytes; any syntax problem becomes a `FormatError` naming file and line."""
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if exc.position else None
+        raise FormatError(path, f"malformed XML: {exc.msg}", line=line) from None
+    if root is None:
+        raise FormatError(path, "empty XML document")
+    return root
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the image header only; the pixels are not decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise FormatError(path, f"cannot read image header: {exc}") from None
+
+
+def safe_relative(name: str) -> PurePosixPath:
+    """Check a path taken from an annotation file: relative, no `..`, no drive letter.
+
+    Example: `safe_relative("train/a.jpg")` -> PurePosixPath("train/a.jpg");
+    `safe_relative("../etc/passwd")` raises UserError.
+    """
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if (
+        not name
+        or posix.is_absolute()
+        or PureWindowsPath(name).is_absolute()
+        or _DRIVE.match(name)
+        or ".." in posix.parts
+    ):
+        raise UserError(f"unsafe path {name!r}: must be relative without '..'")
+    return posix
