@@ -1,0 +1,1 @@
+"""Annotation sources: each turns one download layout into conversion jobs."""

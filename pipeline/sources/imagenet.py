@@ -1,0 +1,343 @@
+"""Kaggle ImageNet CLS-LOC ("ImageNet Object Localization Challenge") -> YOLO labels.
+
+Layout (ROOT is the folder holding `ILSVRC/` and the `LOC_*` files; ROOT may also be the
+`ILSVRC` folder itself with the `LOC_*` files beside or above it)::
+
+    ROOT/LOC_synset_mapping.txt            class order (sorted wnids) and human names
+    ROOT/LOC_{train,val}_solution.csv      the same boxes as the XML (`--from csv`)
+    ROOT/ILSVRC/Data/CLS-LOC/train/<wnid>/<wnid>_<n>.JPEG
+    ROOT/ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_<n>.JPEG            (flat)
+    ROOT/ILSVRC/Annotations/CLS-LOC/{train/<wnid>,val}/<stem>.xml   (train: 544,546 of 1.28M)
+
+Each sub-folder of a split becomes one job; loose files (val) are cut into slices.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pipeline.convert import (
+    ConvertOptions,
+    JobContext,
+    LabelItem,
+    convert_split,
+    digest,
+    options_dict,
+    stat_token,
+    write_dataset,
+)
+from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
+from pipeline.errors import FormatError, UserError
+from pipeline.io import image_size, xml_parser
+from pipeline.labels import PJREDDIE_REWRITES
+from pipeline.manifest import ClassInfo, Manifest
+from pipeline.sources.vocxml import parse_voc_xml
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val")
+SOURCES = ("xml", "csv")
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp")
+FLAT_SLICE = 1000
+SYNSET_FILE = "LOC_synset_mapping.txt"
+
+
+@dataclass(frozen=True)
+class KaggleLayout:
+    """Where the parts of a Kaggle ImageNet download are."""
+
+    root: Path
+    ilsvrc: Path
+    synsets: Path
+
+    def images(self, split: str) -> Path:
+        """Image folder of a split."""
+        return self.ilsvrc / "Data" / "CLS-LOC" / split
+
+    def annotations(self, split: str) -> Path:
+        """Annotation XML folder of a split."""
+        return self.ilsvrc / "Annotations" / "CLS-LOC" / split
+
+    def solution(self, split: str) -> Path:
+        """`LOC_<split>_solution.csv` beside the synset file."""
+        return self.synsets.parent / f"LOC_{split}_solution.csv"
+
+
+def find_layout(root: str | Path) -> KaggleLayout:
+    """Locate ILSVRC/ and LOC_synset_mapping.txt under ROOT, or fail with one clear line."""
+    root = Path(root).absolute()
+    if not root.is_dir():
+        raise UserError(f"dataset root {root} is not a folder", "give the unpacked Kaggle download")
+    ilsvrc = root / "ILSVRC" if (root / "ILSVRC").is_dir() else root
+    if not (ilsvrc / "Data" / "CLS-LOC").is_dir():
+        raise UserError(f"no ILSVRC/Data/CLS-LOC under {root}", "give the folder holding ILSVRC/")
+    for folder in (root, ilsvrc.parent, ilsvrc):
+        if (folder / SYNSET_FILE).is_file():
+            return KaggleLayout(root, ilsvrc, folder / SYNSET_FILE)
+    raise UserError(f"{SYNSET_FILE} not found in {root}", "it ships with the Kaggle download")
+
+
+def parse_synsets(text: str, path: str = SYNSET_FILE) -> list[ClassInfo]:
+    """Classes from LOC_synset_mapping.txt lines `n01440764 tench, Tinca tinca`.
+
+    Ids follow the file's order. The human name is the first synonym; a name that two
+    synsets share (`crane`) gets its wnid appended: `crane (n02012849)`.
+    Example: `parse_synsets("n01440764 tench, Tinca tinca\\n")[0].name == "tench"`.
+    """
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        wnid, _, names = line.strip().partition(" ")
+        names = names.lstrip(": ").strip()
+        if not (wnid.startswith("n") and wnid[1:].isdigit()):
+            raise FormatError(path, f"expected '<wnid> <names>', got {line[:60]!r}", line=number)
+        entries.append((wnid, names.split(",")[0].strip() or wnid))
+    counts: dict[str, int] = {}
+    for _, name in entries:
+        counts[name] = counts.get(name, 0) + 1
+    return [
+        ClassInfo(id=i, key=wnid, name=name if counts[name] == 1 else f"{name} ({wnid})")
+        for i, (wnid, name) in enumerate(entries)
+    ]
+
+
+def parse_prediction(text: str, where: str) -> tuple[ObjectAnnotation, ...]:
+    """Boxes from a solution CSV PredictionString `wnid xmin ymin xmax ymax wnid ...`."""
+    tokens = text.split()
+    if len(tokens) % 5:
+        raise FormatError(where, f"PredictionString has {len(tokens)} fields, not a multiple of 5")
+    try:
+        return tuple(
+            ObjectAnnotation(tokens[i], Box(*(float(t) for t in tokens[i + 1 : i + 5])))
+            for i in range(0, len(tokens), 5)
+        )
+    except ValueError:
+        raise FormatError(where, "PredictionString holds a non-numeric coordinate") from None
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+@dataclass
+class ImagenetJob:
+    """One class folder (names listed by the worker) or one slice of a flat folder."""
+
+    key: str
+    image_dir: str
+    ann_dir: str
+    label_dir: str
+    image_names: tuple[str, ...] | None = None
+    xml_names: tuple[str, ...] | None = None
+    csv_rows: tuple[tuple[str, str, str], ...] | None = None
+    _images: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def images(self) -> dict[str, str]:
+        """{stem: file name} of this job's images (listed once per job)."""
+        if self._images is None:
+            if self.image_names is not None:
+                names = self.image_names
+            else:
+                try:
+                    names = tuple(e.name for e in os.scandir(self.image_dir) if e.is_file())
+                except FileNotFoundError:
+                    names = ()
+            self._images = {os.path.splitext(n)[0]: n for n in names if _is_image(n)}
+        return self._images
+
+    def xml_files(self) -> dict[str, str]:
+        """{stem: XML path}; empty in CSV mode."""
+        if self.csv_rows is not None:
+            return {}
+        if self.xml_names is not None:
+            names = self.xml_names
+        else:
+            try:
+                names = tuple(e.name for e in os.scandir(self.ann_dir) if e.name.endswith(".xml"))
+            except FileNotFoundError:
+                names = ()
+        return {n[:-4]: os.path.join(self.ann_dir, n) for n in names}
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """Every image and annotation of the job, sorted by stem."""
+        images = self.images()
+        xmls = self.xml_files()
+        rows = {stem: (pred, where) for stem, pred, where in self.csv_rows or ()}
+        mirror = self.label_dir != self.image_dir
+        if mirror:
+            os.makedirs(self.label_dir, exist_ok=True)
+        parser = xml_parser()
+        for stem in sorted(images.keys() | xmls.keys() | rows.keys()):
+            name = images.get(stem)
+            source = xmls.get(stem) or (rows[stem][1] if stem in rows else "")
+            if name is None:
+                problem = Problem("missing_image", source, f"no image {stem}.* in {self.image_dir}")
+                yield LabelItem("", "", None, problems=(problem,), skip=True)
+                continue
+            image = os.path.join(self.image_dir, name)
+            listed = os.path.join(self.label_dir, name) if mirror else image
+            if mirror and not os.path.lexists(listed):
+                os.symlink(image, listed)
+            label = os.path.join(self.label_dir, stem + ".txt")
+            if not source:
+                yield LabelItem(listed, label, None)
+                continue
+            try:
+                record, fixes = self._record(stem, xmls, rows, image, parser)
+            except FormatError as exc:
+                kind = "unreadable_image" if "image header" in exc.reason else (
+                    "malformed_xml" if stem in xmls else "malformed_csv_row")
+                detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
+                yield LabelItem(listed, label, None, problems=(Problem(kind, source, detail),), skip=True)
+                continue
+            yield LabelItem(listed, label, record, source=source, fixes=fixes)
+
+    def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
+        if stem in xmls:
+            path = xmls[stem]
+            with open(path, "rb") as f:
+                record = parse_voc_xml(f.read(), path, parser)
+            if record.width > 0 and record.height > 0:
+                return record, ()
+            fixes: tuple[str, ...] = ("size_from_image",)
+        else:
+            pred, where = rows[stem]
+            record = ImageRecord(0, 0, parse_prediction(pred, where))
+            fixes = ()
+        width, height = image_size(image)
+        return replace(record, width=width, height=height), fixes
+
+    def fingerprint(self, ctx: JobContext) -> str:
+        """Names, sizes and mtimes of this job's images, annotations and labels, and options."""
+        images = self.images()
+        parts = [ctx.options.label_fingerprint(), self.key, self.image_dir, self.ann_dir, self.label_dir]
+        parts.append(",".join(sorted(ctx.class_ids, key=ctx.class_ids.__getitem__)))
+        parts.extend(sorted(images.values()))
+        for stem, path in sorted(self.xml_files().items()):
+            parts.append(f"{stem}={_stat(path)}")
+        parts.extend(f"{s}|{p}" for s, p, _ in self.csv_rows or ())
+        for stem in sorted(images):
+            parts.append(_stat(os.path.join(self.label_dir, stem + ".txt")))
+        return digest(parts)
+
+
+def _stat(path: str) -> str:
+    try:
+        return stat_token(os.stat(path))
+    except FileNotFoundError:
+        return stat_token(None)
+
+
+def _read_solution(path: Path) -> dict[str, list[tuple[str, str, str]]]:
+    """Rows of a LOC_*_solution.csv grouped by folder (wnid for train, "" for flat val)."""
+    if not path.is_file():
+        raise UserError(f"{path} not found", "use --from xml, or add the Kaggle solution CSV")
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
+            raise FormatError(path, "expected the header 'ImageId,PredictionString'", line=1)
+        for number, row in enumerate(reader, 2):
+            if len(row) < 2:
+                continue
+            image_id = row[0].strip()
+            folder = image_id.split("_")[0] if "train" in path.name else ""
+            groups.setdefault(folder, []).append((image_id, row[1], f"{path}:{number}"))
+    return groups
+
+
+def build_jobs(layout: KaggleLayout, split: str, source: str, labels_root: Path | None) -> list[ImagenetJob]:
+    """Cut a split into jobs: one per class folder, slices of FLAT_SLICE for loose files."""
+    image_root, ann_root = layout.images(split), layout.annotations(split)
+    if not image_root.is_dir():
+        raise UserError(f"no image folder {image_root}", f"is '{split}' unpacked?")
+    rows = _read_solution(layout.solution(split)) if source == "csv" else {}
+
+    def label_dir(folder: Path) -> str:
+        if labels_root is None:
+            return str(folder)
+        return str(labels_root / folder.relative_to(layout.root))
+
+    jobs: list[ImagenetJob] = []
+    subdirs = sorted({e.name for e in os.scandir(image_root) if e.is_dir()} | (
+        {e.name for e in os.scandir(ann_root) if e.is_dir()} if ann_root.is_dir() else set()))
+    for sub in subdirs:
+        folder = image_root / sub
+        jobs.append(ImagenetJob(
+            key=f"{split}/{sub}", image_dir=str(folder), ann_dir=str(ann_root / sub),
+            label_dir=label_dir(folder),
+            csv_rows=tuple(rows.pop(sub, ())) if source == "csv" else None,
+        ))
+    loose_images = sorted(e.name for e in os.scandir(image_root) if e.is_file() and _is_image(e.name))
+    loose_xml = sorted(e.name for e in os.scandir(ann_root) if e.name.endswith(".xml")) if (
+        source == "xml" and ann_root.is_dir()) else []
+    loose_rows = [r for group in rows.values() for r in group]
+    by_stem_rows: dict[str, list] = {}
+    for r in loose_rows:
+        by_stem_rows.setdefault(r[0], []).append(r)
+    stems = sorted({os.path.splitext(n)[0] for n in loose_images} | {n[:-4] for n in loose_xml}
+                   | set(by_stem_rows))
+    for start in range(0, len(stems), FLAT_SLICE):
+        chunk = set(stems[start : start + FLAT_SLICE])
+        jobs.append(ImagenetJob(
+            key=f"{split}/_{start // FLAT_SLICE:05d}", image_dir=str(image_root),
+            ann_dir=str(ann_root), label_dir=label_dir(image_root),
+            image_names=tuple(n for n in loose_images if os.path.splitext(n)[0] in chunk),
+            xml_names=tuple(n for n in loose_xml if n[:-4] in chunk),
+            csv_rows=tuple(r for s in sorted(chunk) for r in by_stem_rows.get(s, ()))
+            if source == "csv" else None,
+        ))
+    return jobs
+
+
+def convert_imagenet(
+    root: str | Path,
+    *,
+    splits: tuple[str, ...] = SPLITS,
+    source: str = "xml",
+    options: ConvertOptions | None = None,
+    labels_root: str | Path | None = None,
+    out_manifest: str | Path | None = None,
+) -> Manifest:
+    """Convert a Kaggle ImageNet download: labels beside images, lists, manifest.
+
+    The dataset folder (manifest, lists, names, problem reports) is the folder of
+    `out_manifest`, by default `ROOT/yolo/` (or `LABELS_ROOT/yolo/`). With `labels_root`,
+    nothing is written under ROOT: labels and symlinks to the images go to a mirror tree.
+    Example: `convert_imagenet("/data/imagenet", splits=("val",))`
+    """
+    options = options or ConvertOptions()
+    if source not in SOURCES:
+        raise UserError(f"unknown source {source!r}", "use --from xml or --from csv")
+    for split in splits:
+        if split not in SPLITS:
+            raise UserError(f"unknown split {split!r}", f"use {' / '.join(SPLITS)}")
+    layout = find_layout(root)
+    mirror = Path(labels_root).absolute() if labels_root else None
+    dataset_dir = Path(out_manifest).absolute().parent if out_manifest else (mirror or layout.root) / "yolo"
+    classes = parse_synsets(layout.synsets.read_text(encoding="utf-8"), str(layout.synsets))
+    class_ids = {c.key: c.id for c in classes}
+    infos = {}
+    for split in splits:
+        jobs = build_jobs(layout, split, source, mirror)
+        infos[split] = convert_split(
+            jobs, split=split, dataset_dir=dataset_dir, class_ids=class_ids, options=options)
+    warnings = [
+        f"pjreddie darknet rewrites '{old}' in image paths: it will not find labels beside "
+        f"images under {mirror or layout.root}"
+        for old, _ in PJREDDIE_REWRITES if old in str(mirror or layout.root)
+    ]
+    for w in warnings:
+        log.warning(w)
+    source_info = {"kind": "imagenet", "root": str(layout.root), "from": source,
+                   "labels_root": str(mirror) if mirror else None,
+                   "options": options_dict(options), "warnings": warnings}
+    return write_dataset(dataset_dir, source=source_info, classes=classes, splits=infos,
+                         name="imagenet", manifest_file=out_manifest)

@@ -1,0 +1,146 @@
+"""COCO segmentations -> Ultralytics segment label lines (`<id> x1 y1 x2 y2 ...`, normalised).
+
+Rules (each counted under the fix name in brackets):
+
+- A polygon part needs an even number of coordinates and at least 3 points; other parts
+  are dropped [polygon_part_dropped].
+- Several parts of one object are joined into one outline [multipart_joined]: the parts
+  are chained in the order given, each joined to the next at their two closest vertices by
+  a zero-width bridge walked there and back. The outline encloses exactly the parts' area,
+  so a rasterised mask equals the union of the parts (the same idea as Ultralytics'
+  `merge_multi_segment`; every part is kept, none is chosen as "largest").
+- RLE masks (`counts` as a run list or COCO's compressed string) are decoded with numpy and
+  their outer contours traced with `cv2.findContours` (external only, holes are filled);
+  several contours are joined as above [rle_traced]. An RLE whose `size` is not the
+  image's, or that decodes to an empty mask, falls back to the box.
+- An object with no usable outline (empty `segmentation`, as in Roboflow exports) becomes
+  its box as a 4-point polygon [segment_from_bbox].
+- Points are normalised by the image size and clipped to [0, 1] [polygon_clipped]; an
+  outline whose clipped extent has zero width or height is dropped [zero_area_dropped].
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.core import Box
+
+
+def part_points(flat: list[float]) -> np.ndarray | None:
+    """A flat `[x1, y1, x2, y2, ...]` list as an (N, 2) array; None when it is no polygon.
+
+    Example: `part_points([0, 0, 4, 0, 4, 3])` -> array of 3 points.
+    """
+    if len(flat) < 6 or len(flat) % 2:
+        return None
+    return np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+
+
+def _closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    return int(i), int(j)
+
+
+def join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """Join polygon parts into one outline with zero-width bridges (see the module rules).
+
+    Each part is walked once around from the vertex where it is entered; on the way it
+    passes the vertex nearest the next part, detours through that part (recursively) and
+    comes back. Example: two squares give one outline of 4 + 1 + 4 + 1 + 2 points.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    links = [_closest_pair(parts[i], parts[i + 1]) for i in range(len(parts) - 1)]
+
+    def walk(i: int, entry: int) -> list[np.ndarray]:
+        part = np.roll(parts[i], -entry, axis=0)
+        if i == len(parts) - 1:
+            return [part, part[:1]]
+        exit_at = (links[i][0] - entry) % len(part)
+        inner = walk(i + 1, links[i][1])
+        return [part[: exit_at + 1], *inner, part[exit_at:], part[:1]]
+
+    return np.concatenate(walk(0, 0))
+
+
+def decode_rle_string(text: str) -> list[int]:
+    """COCO's compressed RLE string -> run lengths.
+
+    Each number is stored in 5-bit groups, least significant first, as characters
+    `chr(48 + group)`; bit 0x20 means "more groups follow" and bit 0x10 of the last group
+    is the sign. From the fourth number on, the stored value is the difference to the number
+    two places before. Example: `decode_rle_string("522O")` -> [5, 2, 2, 1].
+    """
+    counts: list[int] = []
+    pos = 0
+    data = text.encode("ascii")
+    while pos < len(data):
+        value = 0
+        shift = 0
+        while True:
+            group = data[pos] - 48
+            pos += 1
+            value |= (group & 0x1F) << shift
+            shift += 5
+            if not group & 0x20:
+                if group & 0x10:
+                    value |= -1 << shift
+                break
+            if pos >= len(data):
+                raise ValueError("compressed RLE string ends inside a number")
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
+def rle_to_mask(counts: list[int], height: int, width: int) -> np.ndarray:
+    """Run lengths (column-major, starting with background) -> (height, width) uint8 mask.
+
+    Example: `rle_to_mask([1, 2, 3], 2, 3)` has pixels 1 and 2 (column-major) set.
+    """
+    if any(c < 0 for c in counts) or sum(counts) > height * width:
+        raise ValueError("RLE runs are negative or longer than the mask")
+    flat = np.zeros(height * width, dtype=np.uint8)
+    ends = np.cumsum(counts)
+    starts = ends - np.asarray(counts)
+    for start, end in zip(starts[1::2], ends[1::2], strict=False):
+        flat[start:end] = 1
+    return flat.reshape(width, height).T.copy()
+
+
+def mask_outlines(mask: np.ndarray) -> list[np.ndarray]:
+    """Outer contours of a binary mask as (N, 2) float arrays (parts of < 3 points dropped).
+
+    Contour points are pixel indices; 0.5 is NOT added (same as COCO's own polygon tools).
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1, 2).astype(np.float64) for c in contours if len(c) >= 3]
+
+
+def box_polygon(box: Box) -> np.ndarray:
+    """A box's 4 corners, clockwise from top-left."""
+    return np.array(
+        [[box.xmin, box.ymin], [box.xmax, box.ymin], [box.xmax, box.ymax], [box.xmin, box.ymax]]
+    )
+
+
+def segment_line(cid: int, outline: np.ndarray, width: int, height: int) -> tuple[str | None, list[str]]:
+    """Normalise and clip one outline -> (label line or None, fixes).
+
+    Example: `segment_line(0, np.array([[0, 0], [10, 0], [10, 5]]), 20, 10)` ->
+    ("0 0.000000 0.000000 0.500000 0.000000 0.500000 0.500000\\n", []).
+    """
+    fixes = []
+    norm = outline / np.array([width, height], dtype=np.float64)
+    clipped = np.clip(norm, 0.0, 1.0)
+    if not np.array_equal(clipped, norm):
+        fixes.append("polygon_clipped")
+    span = clipped.max(axis=0) - clipped.min(axis=0)
+    if span[0] <= 0 or span[1] <= 0:
+        fixes.append("zero_area_dropped")
+        return None, fixes
+    coords = " ".join(f"{v:.6f}" for v in clipped.ravel().tolist())
+    return f"{cid:d} {coords}\n", fixes
