@@ -93,6 +93,9 @@ def _register() -> None:
 
     cli.add_command(convert.convert)
     cli.add_command(synth.synth)
+    from pipeline.cli import subset as subset_family  # subset, check, stats
+    for command in (subset_family.subset, subset_family.check, subset_family.stats):
+        cli.add_command(command)
 
 
 _register()

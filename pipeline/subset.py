@@ -1,0 +1,526 @@
+"""Class subsets of a converted dataset: choose classes, then build a new dataset folder.
+
+Choosing (`choose_classes`) reads only the manifest's per-class counts. Rules combine:
+the candidate pool is every class minus `--exclude`, minus classes with fewer than
+`--min-images` annotated train images; `--classes` are taken first, then `--top N` adds
+the N best-covered candidates left, then `--spread N` adds N more. With only
+`--min-images` / `--exclude`, every candidate is taken.
+
+Spread rule: the candidates left, in source id order, are cut into N equal slices and
+the best-covered class of each slice is taken. Source id order keeps related classes
+together in both sources: ImageNet ids follow sorted wnids, and a wnid is a WordNet
+offset, so the 118 dog breeds sit in one run (ids 151-268) and fall into about one slice
+in ten; COCO ids are grouped by supercategory (vehicles 2-9, animals 16-25...). `--top
+10` on ImageNet gives four dog breeds; `--spread 10` gives one class per region of the
+hierarchy, and still the best-covered one there, so the subset stays trainable.
+
+Building (`build_subset`) scans the source lists and the labels beside the images (never
+the XML), keeps the images with a box of a chosen class, links them into `OUT/<split>/`
+(symlink to the real file by default, hardlink or copy), and writes their labels with ids
+remapped to 0..N-1 in source id order; other classes' boxes are dropped. Images left with
+no box follow the unannotated policy of conversion (`skip`: not listed; `empty`: listed
+with an empty label). Lists, counts and the problems file come from the conversion
+engine, so a subset is a dataset like any other and can be subset again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, write_dataset
+from pipeline.core import Problem
+from pipeline.dataset import (
+    Dataset,
+    LineError,
+    label_bytes,
+    open_dataset,
+    parse_line,
+    read_list,
+)
+from pipeline.errors import UserError
+from pipeline.labels import LabelResult, label_path_beside, pjreddie_label_path
+from pipeline.manifest import (
+    MANIFEST_NAME,
+    ClassCount,
+    ClassInfo,
+    Manifest,
+    read_manifest,
+    write_manifest,
+)
+from pipeline.sources.imagenet import SYNSET_FILE
+
+LINK_MODES = ("symlink", "hardlink", "copy")
+JOB_SIZE = 2000
+_WNID_SUFFIX = re.compile(r"\s*\(n\d{8}\)$")
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    """The class-choice options; see the module docstring for how they combine."""
+
+    top: int | None = None
+    classes: tuple[str, ...] = ()
+    spread: int | None = None
+    min_images: int = 0
+    exclude: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The rule in words, for the manifest and the dry-run header."""
+        parts = [f"classes {', '.join(self.classes)}"] if self.classes else []
+        parts += [f"top {self.top} by annotated train images"] if self.top else []
+        parts += [f"spread {self.spread} (best-covered of equal slices in id order)"
+                  ] if self.spread else []
+        parts += [f"min {self.min_images} train images"] if self.min_images else []
+        parts += [f"excluding {', '.join(self.exclude)}"] if self.exclude else []
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Chosen source classes in source id order, why each was taken, train counts."""
+
+    classes: list[ClassInfo]
+    reasons: dict[str, str]
+    counts: dict[str, ClassCount]
+    rule: ClassRule
+
+
+def class_counts(manifest: Manifest, split: str = "train") -> dict[str, ClassCount]:
+    """Annotated images and boxes per class key in a split (all splits if it is absent)."""
+    splits = [manifest.splits[split]] if split in manifest.splits else manifest.splits.values()
+    total = {c.key: ClassCount() for c in manifest.classes}
+    for info in splits:
+        for key, count in info.per_class.items():
+            if key in total:
+                total[key].images += count.images
+                total[key].boxes += count.boxes
+    return total
+
+
+def load_synonyms(manifest: Manifest) -> dict[str, list[str]]:
+    """Every synonym of each wnid from LOC_synset_mapping.txt at the source root, if there."""
+    root = manifest.source.get("root")
+    path = Path(str(root)) / SYNSET_FILE if root else None
+    if path is None or not path.is_file():
+        return {}
+    synonyms = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        wnid, _, names = line.strip().partition(" ")
+        synonyms[wnid] = [n.strip() for n in names.lstrip(": ").split(",") if n.strip()]
+    return synonyms
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace("_", " ").casefold().split())
+
+
+def resolve_classes(
+    classes: list[ClassInfo], names: tuple[str, ...], synonyms: dict[str, list[str]] | None = None
+) -> list[ClassInfo]:
+    """Find classes by key (wnid, COCO name), human name or synonym, case-insensitively.
+
+    An unknown or ambiguous name is a UserError listing the closest matches.
+    Example: `resolve_classes(classes, ("tench", "n01443537"))`.
+    """
+    index: dict[str, set[str]] = {}
+    by_key = {c.key: c for c in classes}
+    for c in classes:
+        words = [c.key, c.name, _WNID_SUFFIX.sub("", c.name), *(synonyms or {}).get(c.key, [])]
+        for word in words:
+            index.setdefault(_norm(word), set()).add(c.key)
+    found, errors = [], []
+    for name in names:
+        keys = index.get(_norm(name), set())
+        if len(keys) == 1:
+            found.append(by_key[keys.pop()])
+            continue
+        if keys:
+            options = ", ".join(f"{k} ({by_key[k].name})" for k in sorted(keys))
+            errors.append(f"class {name!r} is ambiguous: {options}; give the key")
+            continue
+        close = difflib.get_close_matches(_norm(name), index, n=5, cutoff=0.6)
+        hint = ", ".join(
+            f"{word} ({'/'.join(sorted(index[word]))})" for word in close) or "none close"
+        errors.append(f"unknown class {name!r}; closest: {hint}")
+    if errors:
+        raise UserError("; ".join(errors))
+    return found
+
+
+def spread_pick(pool: list[ClassInfo], counts: dict[str, ClassCount], n: int) -> list[ClassInfo]:
+    """The best-covered class of each of `n` equal slices of `pool` (in id order).
+
+    Example: 6 classes, n=2 -> the best of ids 0-2 and the best of ids 3-5.
+    """
+    if n > len(pool):
+        raise UserError(f"--spread {n} needs {n} candidate classes, only {len(pool)} left")
+    pool = sorted(pool, key=lambda c: c.id)
+    bounds = [len(pool) * i // n for i in range(n + 1)]
+    return [max(pool[a:b], key=lambda c: (counts[c.key].images, -c.id))
+            for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def choose_classes(
+    manifest: Manifest, rule: ClassRule, synonyms: dict[str, list[str]] | None = None
+) -> Choice:
+    """Apply a `ClassRule` to a dataset's classes; see the module docstring.
+
+    Example: `choose_classes(manifest, ClassRule(top=10, exclude=("n02085620",)))`.
+    """
+    if not (rule.top or rule.classes or rule.spread or rule.min_images or rule.exclude):
+        raise UserError("no classes chosen",
+                        "use --top N, --classes, --spread N, --min-images K or --exclude")
+    counts = class_counts(manifest)
+    excluded = {c.key for c in resolve_classes(manifest.classes, rule.exclude, synonyms)}
+    pool = [c for c in manifest.classes
+            if c.key not in excluded and counts[c.key].images >= rule.min_images]
+    in_pool = {c.key for c in pool}
+    reasons: dict[str, str] = {}
+    for c in resolve_classes(manifest.classes, rule.classes, synonyms):
+        if c.key in excluded:
+            raise UserError(f"class {c.key} ({c.name}) is both chosen and excluded")
+        if c.key not in in_pool:
+            raise UserError(f"class {c.key} ({c.name}) has {counts[c.key].images} annotated "
+                            f"train images, below --min-images {rule.min_images}")
+        reasons[c.key] = "explicit"
+    left = [c for c in pool if c.key not in reasons]
+    if rule.top:
+        for c in sorted(left, key=lambda c: (-counts[c.key].images, c.id))[: rule.top]:
+            reasons[c.key] = "top"
+        left = [c for c in left if c.key not in reasons]
+    if rule.spread:
+        for c in spread_pick(left, counts, rule.spread):
+            reasons[c.key] = "spread"
+    if not (rule.top or rule.classes or rule.spread):
+        reasons = {c.key: "filter" for c in pool}
+    if not reasons:
+        raise UserError("the rule leaves no class", "lower --min-images or --exclude less")
+    chosen = [c for c in manifest.classes if c.key in reasons]
+    return Choice(chosen, reasons, counts, rule)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class SubsetOptions:
+    """How to build: link mode, unannotated policy, per-class cap, val carve-out, seed."""
+
+    link: str = "symlink"
+    unannotated: str = "skip"
+    max_per_class: int | None = None
+    val_fraction: float | None = None
+    seed: int = 0
+    workers: int | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.link not in LINK_MODES:
+            raise UserError(f"unknown link mode {self.link!r}", f"use {' / '.join(LINK_MODES)}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise UserError(f"--val-fraction {self.val_fraction} must be between 0 and 1")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise UserError("--max-per-class must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One source image headed for the subset: remapped label text and new class ids."""
+
+    src: str
+    text: bytes = b""
+    ids: tuple[int, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    dest: str = ""
+
+
+@dataclass
+class SplitScan:
+    """A source split after the scan: kept entries and what was dropped."""
+
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    boxes_dropped: int = 0
+    no_box: int = 0
+    other_only: int = 0
+
+
+def remap_label(data: bytes, old_to_new: dict[int, int], num_classes: int, where: str
+                ) -> tuple[bytes, tuple[int, ...], int, list[Problem]]:
+    """Keep the lines of chosen classes with new ids (coordinates kept verbatim).
+
+    Returns (text, new ids, boxes dropped, problems). Example with {3: 0}:
+    `b"3 0.5 0.5 0.2 0.2\\n7 0.1 0.1 0.1 0.1\\n"` -> `b"0 0.5 0.5 0.2 0.2\\n"`, (0,), 1.
+    """
+    lines, ids, dropped, problems = [], [], 0, []
+    for number, raw in enumerate(data.splitlines(), 1):
+        fields = raw.split()
+        if not fields:
+            continue
+        try:
+            cid = parse_line(raw, num_classes)[0]
+        except LineError as exc:
+            problems.append(Problem(exc.kind, f"{where}:{number}", exc.detail))
+            continue
+        new = old_to_new.get(cid)
+        if new is None:
+            dropped += 1
+            continue
+        lines.append(b" ".join([b"%d" % new, *fields[1:]]) + b"\n")
+        ids.append(new)
+    return b"".join(lines), tuple(ids), dropped, problems
+
+
+def scan_split(ds: Dataset, split: str, old_to_new: dict[int, int], keep_empty: bool,
+               progress: bool = False) -> SplitScan:
+    """Read a split's list and labels; keep images with a chosen box (all, under `empty`)."""
+    scan = SplitScan()
+    wanted = {b"%d" % old for old in old_to_new}
+    for src in tqdm(ds.images(split), desc=f"scan {split}", unit="img", disable=not progress):
+        label = label_path_beside(src)
+        data = label_bytes(label)
+        if data is None:
+            scan.problems.append(Problem("missing_label", label, src))
+            continue
+        lines = [line for line in data.splitlines() if line.strip()]
+        if not any(line.split(None, 1)[0] in wanted for line in lines):
+            scan.boxes_dropped += len(lines)
+            scan.no_box += 1
+            scan.other_only += bool(lines)
+            if keep_empty:
+                scan.entries.append(Entry(src))
+            continue
+        text, ids, dropped, problems = remap_label(data, old_to_new, ds.num_classes, label)
+        scan.boxes_dropped += dropped
+        if not ids:
+            scan.no_box += 1
+        if ids or keep_empty:
+            scan.entries.append(Entry(src, text, ids, tuple(problems)))
+        else:
+            scan.problems.extend(problems)
+    return scan
+
+
+def cap_per_class(entries: list[Entry], cap: int, rng: random.Random) -> list[Entry]:
+    """At most `cap` images per class (seeded draw); list order is kept, no-box ones stay."""
+    order = list(range(len(entries)))
+    rng.shuffle(order)
+    taken: Counter = Counter()
+    keep = set()
+    for i in order:
+        ids = set(entries[i].ids)
+        if not ids or any(taken[c] < cap for c in ids):
+            keep.add(i)
+            taken.update(ids)
+    return [e for i, e in enumerate(entries) if i in keep]
+
+
+def carve_val(entries: list[Entry], fraction: float, rng: random.Random
+              ) -> tuple[list[Entry], list[Entry]]:
+    """(train, val): `fraction` of each class group (by lowest class id) goes to val."""
+    groups: dict[int, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(min(e.ids, default=-1), []).append(i)
+    val = set()
+    for _, members in sorted(groups.items()):
+        rng.shuffle(members)
+        val.update(members[: round(fraction * len(members))])
+    return ([e for i, e in enumerate(entries) if i not in val],
+            [e for i, e in enumerate(entries) if i in val])
+
+
+def place_image(src: str, dest: str, mode: str) -> bool:
+    """Put `src` at `dest` as a symlink to its real file, a hardlink or a copy.
+
+    Returns True when something was (re)made; an identical one is left alone.
+    """
+    real = os.path.realpath(src)
+    try:
+        if mode == "symlink" and os.path.islink(dest) and os.readlink(dest) == real:
+            return False
+        if mode == "hardlink" and not os.path.islink(dest) and os.path.samefile(real, dest):
+            return False
+        if mode == "copy" and not os.path.islink(dest):
+            a, b = os.stat(real), os.stat(dest)
+            if (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns):
+                return False
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = f"{dest}.{os.getpid()}.tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        if mode == "symlink":
+            os.symlink(real, tmp)
+        elif mode == "hardlink":
+            os.link(real, tmp)
+        else:
+            shutil.copy2(real, tmp)
+    except OSError as exc:
+        raise UserError(f"cannot {mode} {real} -> {dest}: {exc.strerror}",
+                        "hardlinks need one filesystem: use --link symlink or copy") from None
+    os.replace(tmp, dest)
+    return True
+
+
+@dataclass(frozen=True)
+class SubsetJob:
+    """A slice of one output split: place each image, hand its label to the engine."""
+
+    key: str
+    entries: tuple[Entry, ...]
+    link: str
+    problems: tuple[Problem, ...] = ()
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """Place images and yield their labels (missing source images are skipped)."""
+        if self.problems:
+            yield LabelItem("", "", None, problems=self.problems, skip=True)
+        for e in self.entries:
+            if not os.path.exists(e.src):
+                problems = (*e.problems, Problem("missing_image", e.src))
+                yield LabelItem(e.dest, "", None, problems=problems, skip=True)
+                continue
+            placed = place_image(e.src, e.dest, self.link)
+            yield LabelItem(e.dest, label_path_beside(e.dest), None,
+                            result=LabelResult(e.text, list(e.ids)), source=e.src,
+                            problems=e.problems, fixes=("image_placed",) if placed else ())
+
+    def fingerprint(self, ctx: JobContext) -> str | None:
+        """No rerun cache: placing and comparing ~1% of the files is fast."""
+        return None
+
+
+@dataclass
+class SubsetReport:
+    """The written manifest, the choice, warnings for the user."""
+
+    manifest: Manifest
+    choice: Choice
+    out: Path
+    warnings: list[str]
+
+
+def _destinations(entries: list[Entry], out_dir: Path) -> list[Entry]:
+    if not entries:
+        return []
+    base = os.path.commonpath([os.path.dirname(e.src) for e in entries])
+    return [Entry(e.src, e.text, e.ids, e.problems, str(out_dir / os.path.relpath(e.src, base)))
+            for e in entries]
+
+
+def _check_out(out: Path, source: Path) -> Manifest | None:
+    """The previous subset manifest in `out`, if any; refuse a foreign non-empty folder."""
+    if out == source:
+        raise UserError(f"--out {out} is the source dataset", "choose a new folder")
+    if (out / MANIFEST_NAME).is_file():
+        old = read_manifest(out)
+        if old.source.get("kind") == "subset":
+            return old
+    if out.is_dir() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty and holds no subset",
+                        "choose a new folder (a subset folder may be rebuilt in place)")
+    return None
+
+
+def _remove_stale(old: Manifest, out: Path, keep: set[str], splits: set[str]) -> int:
+    """Delete images and labels of an earlier build that this one no longer lists."""
+    removed = 0
+    for name, info in old.splits.items():
+        path = Path(info.list_file)
+        for image in read_list(path) if path.is_file() else []:
+            if image not in keep and image.startswith(str(out) + os.sep):
+                for p in (image, label_path_beside(image)):
+                    if os.path.lexists(p):
+                        os.unlink(p)
+                        removed += 1
+        if name not in splits:
+            for p in (path, out / f"problems-{name}.tsv"):
+                p.unlink(missing_ok=True)
+    return removed
+
+
+def _plan(ds: Dataset, old_to_new: dict[int, int], options: SubsetOptions
+          ) -> dict[str, tuple[list[Entry], SplitScan]]:
+    """Output split name -> (entries, scan of the source split they come from)."""
+    if options.val_fraction and "train" not in ds.manifest.splits:
+        raise UserError("--val-fraction needs a train split in the source dataset")
+    rng = random.Random(options.seed)
+    planned = {}
+    for split in ds.manifest.splits:
+        scan = scan_split(ds, split, old_to_new, options.unannotated == "empty", options.progress)
+        entries = scan.entries
+        if options.max_per_class:
+            entries = cap_per_class(entries, options.max_per_class, rng)
+        if options.val_fraction and split == "train":
+            train, val = carve_val(entries, options.val_fraction, rng)
+            planned["train"], planned["val"] = (train, scan), (val, SplitScan())
+        else:
+            planned["test" if options.val_fraction and split == "val" else split] = (entries, scan)
+    return planned
+
+
+def build_subset(dataset: str | Path, out: str | Path, rule: ClassRule,
+                 options: SubsetOptions | None = None) -> SubsetReport:
+    """Build a subset dataset folder in `out`; see the module docstring.
+
+    Example: `build_subset("data/yolo", "data/in10", ClassRule(top=10))`.
+    """
+    options = options or SubsetOptions()
+    ds = open_dataset(dataset)
+    out_dir = Path(out).absolute()
+    old = _check_out(out_dir, ds.root)
+    choice = choose_classes(ds.manifest, rule, load_synonyms(ds.manifest))
+    class_ids = {c.key: i for i, c in enumerate(choice.classes)}
+    convert_opts = ConvertOptions(unannotated=options.unannotated, workers=options.workers,
+                                  progress=options.progress)
+    infos, keep = {}, set()
+    planned = _plan(ds, {c.id: i for i, c in enumerate(choice.classes)}, options)
+    for name, (entries, scan) in planned.items():
+        entries = _destinations(entries, out_dir / name)
+        keep.update(e.dest for e in entries)
+        jobs = [SubsetJob(f"{name}-{i:06d}", tuple(entries[i:i + JOB_SIZE]), options.link)
+                for i in range(0, len(entries), JOB_SIZE)]
+        jobs.append(SubsetJob(f"{name}-problems", (), options.link, tuple(scan.problems)))
+        info = convert_split(jobs, split=name, dataset_dir=out_dir, class_ids=class_ids,
+                             options=convert_opts)
+        info.fixes = dict(sorted({**info.fixes, "boxes_dropped_other_classes": scan.boxes_dropped,
+                                  "images_only_other_classes": scan.other_only}.items()))
+        info.unannotated = scan.no_box
+        info.unannotated_listed = sum(1 for e in entries if not e.ids)
+        infos[name] = info
+    removed = _remove_stale(old, out_dir, keep, set(infos)) if old else 0
+    classes = [ClassInfo(id=i, key=c.key, name=c.name, source_id=c.id)
+               for i, c in enumerate(choice.classes)]
+    source = {
+        "kind": "subset", "dataset": str(ds.root), "root": ds.manifest.source.get("root"),
+        "rule": rule.describe(), "order": "new ids follow the source id order",
+        "reasons": choice.reasons, "link": options.link, "unannotated": options.unannotated,
+        "max_per_class": options.max_per_class, "val_fraction": options.val_fraction,
+        "seed": options.seed, "stale_files_removed": removed,
+    }
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", out_dir.name) or "subset"
+    manifest = write_dataset(out_dir, source=source, classes=classes, splits=infos, name=name)
+    if set(manifest.splits) != set(infos):  # write_dataset kept splits of an earlier build
+        manifest.splits = dict(sorted(infos.items()))
+        write_manifest(manifest, out_dir / MANIFEST_NAME)
+    return SubsetReport(manifest, choice, out_dir, _pjreddie_warnings(keep))
+
+
+def _pjreddie_warnings(images: set[str]) -> list[str]:
+    elsewhere = sum(1 for p in images if pjreddie_label_path(p) != label_path_beside(p))
+    if not elsewhere:
+        return []
+    return [f"pjreddie darknet will look for {elsewhere} of {len(images)} labels elsewhere "
+            "(path holds 'images'/'JPEGImages'/'raw' or an extension it does not know)"]
