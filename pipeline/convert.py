@@ -71,11 +71,14 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         if self.unannotated not in UNANNOTATED_POLICIES:
-            raise UserError(f"unknown unannotated policy {self.unannotated!r}",
-                            f"use one of {', '.join(UNANNOTATED_POLICIES)}")
+            raise UserError(
+                f"unknown unannotated policy {self.unannotated!r}",
+                f"use one of {', '.join(UNANNOTATED_POLICIES)}",
+            )
         if self.difficult not in DIFFICULT_POLICIES:
-            raise UserError(f"unknown difficult policy {self.difficult!r}",
-                            f"use one of {', '.join(DIFFICULT_POLICIES)}")
+            raise UserError(
+                f"unknown difficult policy {self.difficult!r}", f"use one of {', '.join(DIFFICULT_POLICIES)}"
+            )
 
     def label_fingerprint(self) -> str:
         """The options that change label bytes or lists (part of every job fingerprint)."""
@@ -321,7 +324,9 @@ def write_dataset(
     atomic_write(dataset_dir / "classes.txt", "".join(f"{c.key}\n" for c in classes))
     atomic_write(names_file, "".join(f"{c.name}\n" for c in classes))
     manifest = Manifest(
-        source=source, classes=classes, splits=dict(sorted(merged.items())),
+        source=source,
+        classes=classes,
+        splits=dict(sorted(merged.items())),
         names_file=str(names_file),
     )
     write_manifest(manifest, manifest_file)

@@ -70,7 +70,10 @@ def write_if_changed(path: str, data: bytes) -> bool:
 def xml_parser() -> etree.XMLParser:
     """An lxml parser that never expands entities, never loads DTDs, never goes online."""
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
         remove_comments=True,
     )
 

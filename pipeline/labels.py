@@ -30,9 +30,7 @@ class LabelResult:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def yolo_label(
-    record: ImageRecord, class_ids: dict[str, int], difficult: str = "keep"
-) -> LabelResult:
+def yolo_label(record: ImageRecord, class_ids: dict[str, int], difficult: str = "keep") -> LabelResult:
     """Turn one record into label bytes, clipping and counting as the module says.
 
     Example: a 500x375 image with box (236,132)-(368,231) of class 1 gives

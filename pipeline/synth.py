@@ -42,7 +42,8 @@ def wnid(index: int) -> str:
 def class_name(index: int) -> str:
     """Human name of class `index` ("red disc", "blue square", ...)."""
     return f"{_ADJECTIVES[index % 10]} {_NOUNS[(index // 10) % 10]}" + (
-        f" {index // 100}" if index >= 100 else "")
+        f" {index // 100}" if index >= 100 else ""
+    )
 
 
 def _xml(folder: str, stem: str, width: int, height: int, boxes: list[tuple[str, tuple]]) -> str:
@@ -98,13 +99,17 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
     root = Path(root)
     rng = random.Random(spec.seed)
     ilsvrc = root / "ILSVRC"
-    data, ann, sets = (ilsvrc / "Data" / "CLS-LOC", ilsvrc / "Annotations" / "CLS-LOC",
-                       ilsvrc / "ImageSets" / "CLS-LOC")
+    data, ann, sets = (
+        ilsvrc / "Data" / "CLS-LOC",
+        ilsvrc / "Annotations" / "CLS-LOC",
+        ilsvrc / "ImageSets" / "CLS-LOC",
+    )
     for folder in (data / "val", ann / "val", data / "test", sets):
         folder.mkdir(parents=True, exist_ok=True)
     wnids = [wnid(i) for i in range(spec.classes)]
     (root / "LOC_synset_mapping.txt").write_text(
-        "".join(f"{w} {class_name(i)}, synthetic class {i}\n" for i, w in enumerate(wnids)))
+        "".join(f"{w} {class_name(i)}, synthetic class {i}\n" for i, w in enumerate(wnids))
+    )
     train_cls, train_loc, train_csv = [], [], []
 
     def image(path: Path, width: int, height: int, boxes: list) -> None:
@@ -115,7 +120,10 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
         (ann / "train" / w).mkdir(parents=True, exist_ok=True)
         for n in range(1, spec.annotated + spec.unannotated + 1):
             stem = f"{w}_{n}"
-            width, height = rng.randint(spec.min_size, spec.max_size), rng.randint(spec.min_size, spec.max_size)
+            width, height = (
+                rng.randint(spec.min_size, spec.max_size),
+                rng.randint(spec.min_size, spec.max_size),
+            )
             train_cls.append(f"{w}/{stem} {len(train_cls) + 1}\n")
             if n > spec.annotated:
                 image(data / "train" / w / f"{stem}.JPEG", width, height, [])

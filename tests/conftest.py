@@ -61,5 +61,6 @@ def real_kaggle_tree(tmp_path: Path) -> Path:
     stems = {p.stem for p in (src / "xml" / "val").glob("*.xml")}
     rows = (src / "LOC_val_solution.csv").read_text().splitlines(keepends=True)
     (root / "LOC_val_solution.csv").write_text(
-        rows[0] + "".join(r for r in rows[1:] if r.split(",")[0] in stems))
+        rows[0] + "".join(r for r in rows[1:] if r.split(",")[0] in stems)
+    )
     return root

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="run only these benches (repeatable)")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    names = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
     if args.only:
         names = [n for n in names if n in args.only]
     import os

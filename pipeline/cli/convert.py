@@ -19,7 +19,10 @@ def convert() -> None:
 def unannotated_option(f):
     """`--unannotated skip|empty`, shared by every source."""
     return click.option(
-        "--unannotated", type=click.Choice(UNANNOTATED_POLICIES), default="skip", show_default=True,
+        "--unannotated",
+        type=click.Choice(UNANNOTATED_POLICIES),
+        default="skip",
+        show_default=True,
         help="Images without annotation: not listed (skip) or listed with an empty label (empty).",
     )(f)
 
@@ -27,7 +30,10 @@ def unannotated_option(f):
 def difficult_option(f):
     """`--difficult keep|skip` for VOC-style `difficult` objects."""
     return click.option(
-        "--difficult", type=click.Choice(DIFFICULT_POLICIES), default="keep", show_default=True,
+        "--difficult",
+        type=click.Choice(DIFFICULT_POLICIES),
+        default="keep",
+        show_default=True,
         help="Objects marked difficult=1: keep them or leave them out.",
     )(f)
 
@@ -45,24 +51,42 @@ def summary_text(manifest: Manifest, splits: tuple[str, ...]) -> str:
         if info.fixes:
             lines.append("  fixes: " + ", ".join(f"{k} {v:,}" for k, v in info.fixes.items()))
         if info.problems:
-            lines.append("  problems: " + ", ".join(f"{k} {v.count:,}" for k, v in info.problems.items())
-                         + f" (see {info.problems_file})")
+            lines.append(
+                "  problems: "
+                + ", ".join(f"{k} {v.count:,}" for k, v in info.problems.items())
+                + f" (see {info.problems_file})"
+            )
         lines.append(f"  list: {info.list_file}")
     return "\n".join(lines)
 
 
 @convert.command("imagenet", context_settings=CONTEXT_SETTINGS)
 @click.argument("root", type=click.Path(file_okay=False, path_type=str))
-@click.option("--split", "splits", default="train,val", show_default=True,
-              help="Comma-separated splits to convert.")
-@click.option("--from", "source", type=click.Choice(["xml", "csv"]), default="xml", show_default=True,
-              help="Read boxes from the XML annotations or from LOC_<split>_solution.csv.")
+@click.option(
+    "--split", "splits", default="train,val", show_default=True, help="Comma-separated splits to convert."
+)
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["xml", "csv"]),
+    default="xml",
+    show_default=True,
+    help="Read boxes from the XML annotations or from LOC_<split>_solution.csv.",
+)
 @unannotated_option
 @difficult_option
-@click.option("--labels-root", type=click.Path(file_okay=False), default=None,
-              help="Write labels (and symlinks to the images) to this mirror tree; ROOT stays untouched.")
-@click.option("--out-manifest", type=click.Path(dir_okay=False), default=None,
-              help="Manifest file; its folder gets the lists and names. [default: ROOT/yolo/manifest.json]")
+@click.option(
+    "--labels-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write labels (and symlinks to the images) to this mirror tree; ROOT stays untouched.",
+)
+@click.option(
+    "--out-manifest",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Manifest file; its folder gets the lists and names. [default: ROOT/yolo/manifest.json]",
+)
 @workers_option
 @json_option
 def imagenet(root, splits, source, unannotated, difficult, labels_root, out_manifest, workers, as_json):
@@ -81,9 +105,17 @@ def imagenet(root, splits, source, unannotated, difficult, labels_root, out_mani
     from pipeline.sources.imagenet import convert_imagenet
 
     chosen = tuple(s.strip() for s in splits.split(",") if s.strip())
-    options = ConvertOptions(unannotated=unannotated, difficult=difficult, workers=workers,
-                             progress=progress_enabled())
-    manifest = convert_imagenet(root, splits=chosen, source=source, options=options,
-                                labels_root=labels_root, out_manifest=out_manifest)
-    emit(msgspec.to_builtins({s: manifest.splits[s] for s in chosen}), as_json,
-         summary_text(manifest, chosen))
+    options = ConvertOptions(
+        unannotated=unannotated, difficult=difficult, workers=workers, progress=progress_enabled()
+    )
+    manifest = convert_imagenet(
+        root,
+        splits=chosen,
+        source=source,
+        options=options,
+        labels_root=labels_root,
+        out_manifest=out_manifest,
+    )
+    emit(
+        msgspec.to_builtins({s: manifest.splits[s] for s in chosen}), as_json, summary_text(manifest, chosen)
+    )

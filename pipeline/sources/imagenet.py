@@ -191,8 +191,11 @@ class ImagenetJob:
             try:
                 record, fixes = self._record(stem, xmls, rows, image, parser)
             except FormatError as exc:
-                kind = "unreadable_image" if "image header" in exc.reason else (
-                    "malformed_xml" if stem in xmls else "malformed_csv_row")
+                kind = (
+                    "unreadable_image"
+                    if "image header" in exc.reason
+                    else ("malformed_xml" if stem in xmls else "malformed_csv_row")
+                )
                 detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
                 yield LabelItem(listed, label, None, problems=(Problem(kind, source, detail),), skip=True)
                 continue
@@ -266,34 +269,49 @@ def build_jobs(layout: KaggleLayout, split: str, source: str, labels_root: Path 
         return str(labels_root / folder.relative_to(layout.root))
 
     jobs: list[ImagenetJob] = []
-    subdirs = sorted({e.name for e in os.scandir(image_root) if e.is_dir()} | (
-        {e.name for e in os.scandir(ann_root) if e.is_dir()} if ann_root.is_dir() else set()))
+    subdirs = sorted(
+        {e.name for e in os.scandir(image_root) if e.is_dir()}
+        | ({e.name for e in os.scandir(ann_root) if e.is_dir()} if ann_root.is_dir() else set())
+    )
     for sub in subdirs:
         folder = image_root / sub
-        jobs.append(ImagenetJob(
-            key=f"{split}/{sub}", image_dir=str(folder), ann_dir=str(ann_root / sub),
-            label_dir=label_dir(folder),
-            csv_rows=tuple(rows.pop(sub, ())) if source == "csv" else None,
-        ))
+        jobs.append(
+            ImagenetJob(
+                key=f"{split}/{sub}",
+                image_dir=str(folder),
+                ann_dir=str(ann_root / sub),
+                label_dir=label_dir(folder),
+                csv_rows=tuple(rows.pop(sub, ())) if source == "csv" else None,
+            )
+        )
     loose_images = sorted(e.name for e in os.scandir(image_root) if e.is_file() and _is_image(e.name))
-    loose_xml = sorted(e.name for e in os.scandir(ann_root) if e.name.endswith(".xml")) if (
-        source == "xml" and ann_root.is_dir()) else []
+    loose_xml = (
+        sorted(e.name for e in os.scandir(ann_root) if e.name.endswith(".xml"))
+        if (source == "xml" and ann_root.is_dir())
+        else []
+    )
     loose_rows = [r for group in rows.values() for r in group]
     by_stem_rows: dict[str, list] = {}
     for r in loose_rows:
         by_stem_rows.setdefault(r[0], []).append(r)
-    stems = sorted({os.path.splitext(n)[0] for n in loose_images} | {n[:-4] for n in loose_xml}
-                   | set(by_stem_rows))
+    stems = sorted(
+        {os.path.splitext(n)[0] for n in loose_images} | {n[:-4] for n in loose_xml} | set(by_stem_rows)
+    )
     for start in range(0, len(stems), FLAT_SLICE):
         chunk = set(stems[start : start + FLAT_SLICE])
-        jobs.append(ImagenetJob(
-            key=f"{split}/_{start // FLAT_SLICE:05d}", image_dir=str(image_root),
-            ann_dir=str(ann_root), label_dir=label_dir(image_root),
-            image_names=tuple(n for n in loose_images if os.path.splitext(n)[0] in chunk),
-            xml_names=tuple(n for n in loose_xml if n[:-4] in chunk),
-            csv_rows=tuple(r for s in sorted(chunk) for r in by_stem_rows.get(s, ()))
-            if source == "csv" else None,
-        ))
+        jobs.append(
+            ImagenetJob(
+                key=f"{split}/_{start // FLAT_SLICE:05d}",
+                image_dir=str(image_root),
+                ann_dir=str(ann_root),
+                label_dir=label_dir(image_root),
+                image_names=tuple(n for n in loose_images if os.path.splitext(n)[0] in chunk),
+                xml_names=tuple(n for n in loose_xml if n[:-4] in chunk),
+                csv_rows=tuple(r for s in sorted(chunk) for r in by_stem_rows.get(s, ()))
+                if source == "csv"
+                else None,
+            )
+        )
     return jobs
 
 
@@ -328,16 +346,29 @@ def convert_imagenet(
     for split in splits:
         jobs = build_jobs(layout, split, source, mirror)
         infos[split] = convert_split(
-            jobs, split=split, dataset_dir=dataset_dir, class_ids=class_ids, options=options)
+            jobs, split=split, dataset_dir=dataset_dir, class_ids=class_ids, options=options
+        )
     warnings = [
         f"pjreddie darknet rewrites '{old}' in image paths: it will not find labels beside "
         f"images under {mirror or layout.root}"
-        for old, _ in PJREDDIE_REWRITES if old in str(mirror or layout.root)
+        for old, _ in PJREDDIE_REWRITES
+        if old in str(mirror or layout.root)
     ]
     for w in warnings:
         log.warning(w)
-    source_info = {"kind": "imagenet", "root": str(layout.root), "from": source,
-                   "labels_root": str(mirror) if mirror else None,
-                   "options": options_dict(options), "warnings": warnings}
-    return write_dataset(dataset_dir, source=source_info, classes=classes, splits=infos,
-                         name="imagenet", manifest_file=out_manifest)
+    source_info = {
+        "kind": "imagenet",
+        "root": str(layout.root),
+        "from": source,
+        "labels_root": str(mirror) if mirror else None,
+        "options": options_dict(options),
+        "warnings": warnings,
+    }
+    return write_dataset(
+        dataset_dir,
+        source=source_info,
+        classes=classes,
+        splits=infos,
+        name="imagenet",
+        manifest_file=out_manifest,
+    )

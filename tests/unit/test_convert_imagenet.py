@@ -43,8 +43,12 @@ def tree(tmp_path):
 def test_real_fixtures_exact_lines(real_kaggle_tree):
     manifest = convert_imagenet(real_kaggle_tree, options=one())
     root = real_kaggle_tree
-    assert (root / VAL / "ILSVRC2012_val_00009510.txt").read_text() == "7 0.496000 0.426000 0.992000 0.852000\n"
-    assert (root / TRAIN / "n01440764/n01440764_107.txt").read_text() == "0 0.466667 0.616071 0.853333 0.553571\n"
+    assert (
+        root / VAL / "ILSVRC2012_val_00009510.txt"
+    ).read_text() == "7 0.496000 0.426000 0.992000 0.852000\n"
+    assert (
+        root / TRAIN / "n01440764/n01440764_107.txt"
+    ).read_text() == "0 0.466667 0.616071 0.853333 0.553571\n"
     assert len((root / TRAIN / "n01443537/n01443537_17565.txt").read_text().splitlines()) == 10
     train, val = manifest.splits["train"], manifest.splits["val"]
     assert (train.images, val.images) == (15, 10)
@@ -112,7 +116,10 @@ def test_rerun_redoes_a_short_label_and_an_edited_xml(tree):
     xml.write_text(text.replace(f"<xmin>{xmin}</xmin>", f"<xmin>{int(xmin) + 1}</xmin>", 1))
     info = convert_imagenet(tree, splits=("train",), options=one()).splits["train"]
     assert info.labels_written == 1
-    assert labels_of(tree)[str(TRAIN / "n10000000/n10000000_1.txt")] != good[str(TRAIN / "n10000000/n10000000_1.txt")]
+    assert (
+        labels_of(tree)[str(TRAIN / "n10000000/n10000000_1.txt")]
+        != good[str(TRAIN / "n10000000/n10000000_1.txt")]
+    )
 
 
 def test_problems_are_counted_listed_and_do_not_stop_the_run(tree):
@@ -127,17 +134,25 @@ def test_problems_are_counted_listed_and_do_not_stop_the_run(tree):
     text = inverted.read_text()
     alone += text.count("<object>") == 1
     xmin, xmax = text.split("<xmin>")[1].split("<")[0], text.split("<xmax>")[1].split("<")[0]
-    inverted.write_text(text.replace(f"<xmin>{xmin}<", f"<xmin>{xmax}<", 1).replace(f"<xmax>{xmax}<", f"<xmax>{xmin}<", 1))
+    inverted.write_text(
+        text.replace(f"<xmin>{xmin}<", f"<xmin>{xmax}<", 1).replace(f"<xmax>{xmax}<", f"<xmax>{xmin}<", 1)
+    )
     zero = ann / "n10023757/n10023757_1.xml"
     width, height = tag(zero, "width"), tag(zero, "height")
     set_tag(zero, "width", "0")  # size missing -> read from the image header (a counted fix)
-    cv2.imwrite(str(tree / TRAIN / "n10023757/n10023757_1.JPEG"), np.zeros((int(height), int(width), 3), np.uint8))
+    cv2.imwrite(
+        str(tree / TRAIN / "n10023757/n10023757_1.JPEG"), np.zeros((int(height), int(width), 3), np.uint8)
+    )
     (tree / TRAIN / "n10023757/n10023757_2.JPEG").write_bytes(b"not an image")
     set_tag(zero.with_name("n10023757_2.xml"), "width", "0")  # ... and the header is unreadable
     info = convert_imagenet(tree, splits=("train",), options=one()).splits["train"]
     assert {k: v.count for k, v in info.problems.items()} == {
-        "inverted_box": 1, "malformed_xml": 1, "missing_image": 1, "unknown_class": 1,
-        "unreadable_image": 1}
+        "inverted_box": 1,
+        "malformed_xml": 1,
+        "missing_image": 1,
+        "unknown_class": 1,
+        "unreadable_image": 1,
+    }
     assert info.problems["malformed_xml"].examples == [str(ann / "n10000000/n10000000_1.xml")]
     assert info.fixes.get("size_from_image") == 1
     report = Path(info.problems_file).read_text()

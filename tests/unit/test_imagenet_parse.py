@@ -82,13 +82,18 @@ XXE = b"""<?xml version="1.0"?>
 <object><name>&xxe;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object>
 </annotation>"""
 
-LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol">""" + b"".join(
-    f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'.encode() for i in range(1, 10)
-) + b"""]>
+LAUGHS = (
+    b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">"""
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'.encode()
+        for i in range(1, 10)
+    )
+    + b"""]>
 <annotation><size><width>10</width><height>10</height></size>
 <object><name>&lol9;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object>
 </annotation>"""
+)
 
 
 def test_external_entity_is_not_resolved():
@@ -114,8 +119,10 @@ def test_billion_laughs_is_not_expanded():
         (b"<annotation><size><width>10</width>", r"t.xml:1: malformed XML"),
         (b"", "t.xml"),
         (b"<html/>", "expected <annotation>"),
-        (b"<annotation><object><name>a</name><bndbox><xmin>q</xmin></bndbox></object></annotation>",
-         "not a number"),
+        (
+            b"<annotation><object><name>a</name><bndbox><xmin>q</xmin></bndbox></object></annotation>",
+            "not a number",
+        ),
         (b"<annotation>\n<object><name>a</name></object></annotation>", r"t.xml:2: <object> without"),
     ],
 )

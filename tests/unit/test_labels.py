@@ -39,8 +39,15 @@ def test_clip_counts_and_keeps_the_inside():
 
 def test_zero_area_and_outside_boxes_are_dropped_and_counted():
     result = yolo_label(
-        record(100, 100, ("a", (10, 10, 10, 20), False), ("a", (150, 10, 180, 20), False),
-               ("b", (1, 2, 3, 4), False)), IDS)
+        record(
+            100,
+            100,
+            ("a", (10, 10, 10, 20), False),
+            ("a", (150, 10, 180, 20), False),
+            ("b", (1, 2, 3, 4), False),
+        ),
+        IDS,
+    )
     assert result.text == b"1 0.020000 0.030000 0.020000 0.020000\n"
     assert result.fixes == {"zero_area_dropped": 2, "clipped": 1}
 

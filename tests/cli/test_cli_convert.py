@@ -1,0 +1,53 @@
+"""CLI of convert imagenet / synth imagenet: exit codes, one-line errors, --json, summaries."""
+
+import json
+
+from conftest import invoke
+
+
+def test_synth_then_convert_then_rerun(tmp_path):
+    root = tmp_path / "in"
+    result = invoke(
+        "synth",
+        "imagenet",
+        root,
+        "--classes",
+        2,
+        "--annotated",
+        3,
+        "--unannotated",
+        1,
+        "--val",
+        2,
+        "--placeholder",
+    )
+    assert result.exit_code == 0 and "8 train images (6 with XML)" in result.output
+    result = invoke("convert", "imagenet", root, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    assert "train: 6 images listed" in result.output and "labels 6 written, 0 unchanged" in result.output
+    again = invoke("convert", "imagenet", root, "--json")
+    data = json.loads(again.output)
+    assert data["train"]["labels_written"] == 0 and data["train"]["labels_unchanged"] == 6
+    assert data["val"]["images"] == 2
+
+
+def test_missing_root_is_one_line_exit_2(tmp_path):
+    result = invoke("convert", "imagenet", tmp_path / "nowhere")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: dataset root {tmp_path / 'nowhere'} is not a folder (give the unpacked Kaggle download)"
+    ]
+
+
+def test_missing_synset_mapping_is_exit_2(tmp_path):
+    root = tmp_path / "in"
+    invoke("synth", "imagenet", root, "--classes", 1, "--placeholder")
+    (root / "LOC_synset_mapping.txt").unlink()
+    result = invoke("convert", "imagenet", root)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: LOC_synset_mapping.txt not found")
+
+
+def test_bad_choice_is_a_usage_error(tmp_path):
+    result = invoke("convert", "imagenet", tmp_path, "--unannotated", "maybe")
+    assert result.exit_code == 2 and "Invalid value for '--unannotated'" in result.output
