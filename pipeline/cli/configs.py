@@ -1,0 +1,105 @@
+"""`yolo-pipeline configs` and `yolo-pipeline check-cfg`: darknet/Ultralytics files and cfg checks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline.cli import CONTEXT_SETTINGS, emit, json_option
+from pipeline.darknet_fork import FORKS
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--template", "-t", required=True,
+              help="darknet cfg template: a path, or a name looked up in $DARKNET_HOME/cfg then "
+                   "/usr/share/darknet/cfg (e.g. yolov3-tiny).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
+              help="Folder for the files (must stay writable: Ultralytics writes list caches).")
+@click.option("--name", help="Base name of .names/.data/.cfg (default: the dataset folder name).")
+@click.option("--width", type=click.IntRange(min=32), help="Input width, a multiple of 32.")
+@click.option("--height", type=click.IntRange(min=32), help="Input height, a multiple of 32.")
+@click.option("--batch", type=click.IntRange(min=1), help="Images per iteration (default 64 for "
+              "templates in test mode, else the template's).")
+@click.option("--subdivisions", type=click.IntRange(min=1), help="batch is split in this many "
+              "GPU passes (default 16 for templates in test mode).")
+@click.option("--max-batches", type=click.IntRange(min=1),
+              help="Iterations (default: max(2000 x classes, training images, 6000)).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True))
+@click.option("--burn-in", type=click.IntRange(min=0))
+@click.option("--random", type=click.IntRange(0, 1),
+              help="Multi-scale training in every head (default: template's; 0 for runs of "
+                   "1000 iterations or fewer).")
+@click.option("--darknet", type=click.Choice(FORKS),
+              help="Fork the cfg is checked for (default: detected from the darknet binary).")
+@json_option
+def configs(dataset, template, out, name, width, height, batch, subdivisions, max_batches,
+            learning_rate, burn_in, random, darknet, as_json):
+    """Write darknet .names/.data/.cfg, train.txt/valid.txt and an Ultralytics data.yaml.
+
+    DATASET is a dataset folder with manifest.json (from convert or subset). Every value
+    put into the cfg is printed with its reason.
+
+    \b
+    Example:
+      yolo-pipeline configs /data/in10 --template yolov3-tiny --out /data/in10/cfg
+      yolo-pipeline configs /data/in10 -t yolov3-tiny -o cfg --width 320 --height 320
+    """
+    from pipeline.configs import make_configs
+    from pipeline.darknet_cfg import CfgOptions
+
+    opts = CfgOptions(width=width, height=height, batch=batch, subdivisions=subdivisions,
+                      max_batches=max_batches, learning_rate=learning_rate, burn_in=burn_in,
+                      random=random)
+    report = make_configs(dataset, template, out, name=name, opts=opts, fork=darknet)
+    emit(report.as_dict(), as_json, _configs_text(report))
+
+
+def _configs_text(report) -> str:
+    lines = [f"configs: {report.classes} classes, {report.train_images} train / "
+             f"{report.valid_images} valid images; template {report.template}"]
+    width = max(len(f"{c.where} {c.key}={c.value}") for c in report.choices)
+    lines += [f"  {f'{c.where} {c.key}={c.value}':<{width}}  {c.reason}" for c in report.choices]
+    lines += [f"note: {n}" for n in report.notes]
+    lines += [f"{report.fork}: {f}" for f in report.findings]
+    lines.append("wrote " + ", ".join(report.files.values()))
+    lines.append(f"train: darknet detector train {report.files['data']} {report.files['cfg']}")
+    return "\n".join(lines)
+
+
+@click.command("check-cfg", context_settings=CONTEXT_SETTINGS)
+@click.argument("cfg", type=click.Path())
+@click.option("--data", "data", type=click.Path(),
+              help="The .data file: also check .names, list files, images and labels.")
+@click.option("--darknet", type=click.Choice(FORKS),
+              help="Fork that will run the cfg (default: detected from the darknet binary).")
+@json_option
+def check_cfg(cfg, data, darknet, as_json):
+    """Find the mistakes in a darknet cfg (and its dataset) before a run, with line numbers.
+
+    Checks filters/classes per detection layer, mask and anchors, width/height, batch and
+    subdivisions, steps/scales/max_batches, and what the fork's parser cannot read; with
+    --data also classes vs .data/.names, list paths, images, labels and class ids.
+    Exit code 0: no errors; 1: errors found; 2: unusable input.
+
+    \b
+    Example:
+      yolo-pipeline check-cfg yolo-obj.cfg --data obj.data --darknet pjreddie
+    """
+    from pipeline.configs import check_cfg as run_check
+
+    report = run_check(cfg, data, darknet)
+    emit(report.as_dict(), as_json, _check_text(report))
+    sys.exit(1 if report.errors else 0)
+
+
+def _check_text(report) -> str:
+    lines = [str(f) for f in report.findings]
+    shown = len(report.findings)
+    total = report.errors + report.warnings
+    if total > shown:
+        lines.append(f"... {total - shown} more (first 20 per rule shown; see --json counts)")
+    lines.append(f"{report.cfg}: {report.errors} errors, {report.warnings} warnings "
+                 f"(darknet fork: {report.fork}, {report.fork_reason})")
+    return "\n".join(lines)

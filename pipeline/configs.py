@@ -1,0 +1,166 @@
+"""The `configs` and `check-cfg` stages: one call each, returning a report to print.
+
+`make_configs` turns a dataset (its manifest) and a darknet template into the files both
+engines train from; `check_cfg` runs the cfg rules and, with a .data, the dataset rules.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.cfg_lint import ERROR, Finding, lint_cfg
+from pipeline.darknet_cfg import (
+    CfgOptions,
+    Choice,
+    apply_values,
+    compute_values,
+    read_cfg,
+    write_cfg,
+)
+from pipeline.darknet_fork import choose_fork, find_template
+from pipeline.data_lint import Findings, lint_data
+from pipeline.datafiles import (
+    read_data,
+    read_list,
+    write_data,
+    write_list,
+    write_names,
+    write_ultralytics_yaml,
+)
+from pipeline.errors import UserError
+from pipeline.manifest import read_manifest
+
+VAL_SPLITS = ("val", "valid", "validation", "test")
+
+
+@dataclass(slots=True)
+class ConfigsReport:
+    """What `configs` wrote and every value it chose, with reasons."""
+
+    out: str
+    name: str
+    template: str
+    classes: int
+    train_images: int
+    valid_images: int
+    fork: str
+    files: dict[str, str]
+    choices: list[Choice]
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {
+            "out": self.out, "name": self.name, "template": self.template,
+            "classes": self.classes, "train_images": self.train_images,
+            "valid_images": self.valid_images, "fork": self.fork, "files": self.files,
+            "values": [{"where": c.where, "key": c.key, "value": c.value, "reason": c.reason}
+                       for c in self.choices],
+            "notes": self.notes, "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def make_configs(dataset: str | Path, template: str, out: str | Path, name: str | None = None,
+                 opts: CfgOptions | None = None, fork: str | None = None) -> ConfigsReport:
+    """Write `<name>.names/.data/.cfg`, `train.txt`, `valid.txt`, `data.yaml` and `backup/`.
+
+    Example: `make_configs("/data/in10", "yolov3-tiny", "/data/in10/cfg")`.
+    """
+    manifest = read_manifest(dataset)
+    names = manifest.class_names()
+    if not names:
+        raise UserError(f"dataset {dataset} has no classes")
+    tpl = find_template(template)
+    cfg = read_cfg(tpl)
+    out = Path(out).resolve()
+    name = name or Path(dataset).resolve().name
+    notes: list[str] = []
+    train_split = manifest.splits.get("train")
+    if train_split is None:
+        raise UserError(f"dataset {dataset} has no train split",
+                        f"splits: {', '.join(manifest.splits) or 'none'}")
+    train = read_list(train_split.list_file, absolute=True)
+    val_name = next((s for s in VAL_SPLITS if s in manifest.splits), None)
+    if val_name is None:
+        valid = train
+        notes.append("no val split: valid.txt lists the training images")
+    else:
+        valid = read_list(manifest.splits[val_name].list_file, absolute=True)
+    if any(c.isspace() for c in str(out)):
+        notes.append(f"{out} holds a space: darknet removes spaces from .data values")
+
+    choices = compute_values(cfg, len(names), len(train), opts or CfgOptions())
+    apply_values(cfg, choices)
+    files = {k: str(out / v) for k, v in (
+        ("names", f"{name}.names"), ("data", f"{name}.data"), ("cfg", f"{name}.cfg"),
+        ("train", "train.txt"), ("valid", "valid.txt"), ("yaml", "data.yaml"),
+        ("backup", "backup"))}
+    out.mkdir(parents=True, exist_ok=True)
+    os.makedirs(files["backup"], exist_ok=True)
+    write_names(files["names"], names)
+    write_list(files["train"], train)
+    write_list(files["valid"], valid)
+    write_data(files["data"], len(names), files["train"], files["valid"], files["names"],
+               files["backup"] + "/")
+    write_cfg(cfg, files["cfg"])
+    write_ultralytics_yaml(files["yaml"], files["train"], files["valid"], names)
+    fork_name, _ = choose_fork(fork)
+    findings = [f for f in lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name,
+                                     len(names), len(train)) if f.severity == ERROR]
+    return ConfigsReport(str(out), name, str(tpl), len(names), len(train), len(valid),
+                         fork_name, files, choices, notes, findings)
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """check-cfg's result: the fork checked for, and every finding with counts."""
+
+    cfg: str
+    data: str | None
+    fork: str
+    fork_reason: str
+    findings: list[Finding]
+    counts: dict[str, int]
+
+    @property
+    def errors(self) -> int:
+        """Error findings (all of them, not only those kept as examples)."""
+        return sum(n for k, n in self.counts.items() if k.endswith(":error"))
+
+    @property
+    def warnings(self) -> int:
+        """Warning findings."""
+        return sum(n for k, n in self.counts.items() if k.endswith(":warning"))
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"cfg": self.cfg, "data": self.data, "darknet": self.fork,
+                "darknet_reason": self.fork_reason, "errors": self.errors,
+                "warnings": self.warnings, "counts": self.counts,
+                "findings": [f.as_dict() for f in self.findings]}
+
+
+def check_cfg(cfg_path: str | Path, data_path: str | Path | None = None,
+              fork: str | None = None) -> CheckReport:
+    """Run the cfg rules (and the dataset rules with a .data) for the fork that will run it.
+
+    Example: `check_cfg("yolo-obj.cfg", "obj.data", "pjreddie").errors` -> 0 when clean.
+    """
+    cfg = read_cfg(cfg_path)
+    crlf = b"\r\n" in Path(cfg_path).read_bytes()
+    fork_name, reason = choose_fork(fork)
+    found = Findings()
+    classes, train_images = None, 0
+    if data_path is not None:
+        summary = lint_data(read_data(data_path), fork_name)
+        classes, train_images = summary.classes, summary.train_images
+        found = summary.findings
+    for f in lint_cfg(cfg, str(cfg_path), fork_name, classes, train_images, crlf):
+        found.add(f)
+    counts = {f"{rule}:{sev}": n for (rule, sev), n in sorted(found.counts.items())}
+    items = sorted(found.items, key=lambda f: (f.file != str(cfg_path), f.file, f.line))
+    return CheckReport(str(cfg_path), str(data_path) if data_path else None, fork_name,
+                       reason, items, counts)

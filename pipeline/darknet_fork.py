@@ -1,0 +1,213 @@
+"""Which darknet will run a cfg, what its parser knows, and where cfg templates are.
+
+Two forks matter: pjreddie's original (the Debian package, git 2018-09-14) and AlexeyAB's
+(continued by hank-ai). pjreddie's parser lacks the layers, activations and keys of the
+yolov4 era: an unknown section prints "Type not recognized" and breaks the network, an
+unknown activation prints "Couldn't find activation function mish, going with ReLU", and
+an unknown key prints "Unused field" (in `[net]`: nothing) and is ignored.
+
+A binary is told apart by the strings compiled into it (its parser's section and key
+names), so nothing is run: AlexeyAB's contains `[Gaussian_yolo]` and `scale_x_y`,
+pjreddie's has `[yolo]` without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+FORKS = ("pjreddie", "alexeyab")
+DEBIAN_CFG_DIR = Path("/usr/share/darknet/cfg")
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+#: Keys every layer reads in pjreddie's `parse_network_cfg` (checked: no "Unused field").
+_COMMON = frozenset(
+    _words("onlyforward stopbackward dontsave dontload numload dontloadscales learning_rate")
+)
+#: Keys pjreddie's 2018 parser reads per section type (seen with the Debian binary: any
+#: other key prints "Unused field"). Types missing here are checked for the type only.
+PJREDDIE_KEYS: dict[str, frozenset[str]] = {
+    t: frozenset(_words(keys)) | _COMMON
+    for types, keys in (
+        (("[convolutional]", "[conv]"),
+         "filters size stride pad padding groups activation batch_normalize binary xnor "
+         "flipped dot"),
+        (("[deconvolutional]", "[deconv]"),
+         "filters size stride pad padding activation batch_normalize"),
+        (("[connected]", "[conn]"), "output activation batch_normalize"),
+        (("[maxpool]", "[max]"), "size stride padding"),
+        (("[avgpool]", "[avg]"), ""),
+        (("[dropout]",), "probability"),
+        (("[route]",), "layers"),
+        (("[shortcut]",), "from activation alpha beta"),
+        (("[upsample]",), "stride scale"),
+        (("[reorg]",), "stride reverse flatten extra"),
+        (("[yolo]",), "classes num mask anchors max jitter ignore_thresh truth_thresh random map"),
+        (("[region]",),
+         "coords classes num log sqrt softmax background max jitter rescore thresh classfix "
+         "absolute random coord_scale object_scale noobject_scale mask_scale class_scale "
+         "bias_match tree map anchors"),
+        (("[detection]",),
+         "coords classes rescore num side softmax sqrt max jitter object_scale "
+         "noobject_scale class_scale coord_scale random reorg forced"),
+    )
+    for t in types
+}
+#: `[net]` keys pjreddie reads (`parse_net_options`); others are ignored without a word.
+PJREDDIE_NET_KEYS = frozenset(_words(
+    "batch learning_rate momentum decay subdivisions time_steps notruth random adam B1 B2 eps "
+    "height width channels inputs max_crop min_crop max_ratio min_ratio center clip angle "
+    "aspect saturation exposure hue policy burn_in power step scale steps scales gamma "
+    "max_batches"
+))
+_PJ_TYPES = _words(
+    "[net] [network] [convolutional] [conv] [deconvolutional] [deconv] [local] [activation] "
+    "[logistic] [l2norm] [rnn] [gru] [lstm] [crnn] [connected] [conn] [crop] [cost] "
+    "[region] [yolo] [iseg] [detection] [softmax] [soft] [normalization] [lrn] [batchnorm] "
+    "[maxpool] [max] [reorg] [avgpool] [avg] [route] [upsample] [shortcut] [dropout]"
+)
+_AB_EXTRA_TYPES = _words(
+    "[Gaussian_yolo] [sam] [scale_channels] [conv_lstm] [history] [implicit_add] "
+    "[implicit_mul] [contrastive] [empty] [silence] [local_avgpool] [reorg3d]"
+)
+_PJ_ACTIVATIONS = _words("logistic loggy relu elu selu relie plse hardtan lhtan linear ramp leaky "
+                   "tanh stair")
+_AB_EXTRA_ACTIVATIONS = _words("mish hard_mish swish relu6 gelu revleaky normalize_channels "
+                         "normalize_channels_softmax normalize_channels_softmax_maxval")
+_PJ_POLICIES = _words("random poly constant step exp sigmoid steps")
+
+
+@dataclass(frozen=True, slots=True)
+class ForkInfo:
+    """What one fork's cfg parser accepts."""
+
+    name: str
+    section_types: frozenset[str]
+    activations: frozenset[str]
+    policies: frozenset[str]
+    #: Per-type keys it reads (None: not checked for this fork).
+    keys: dict[str, frozenset[str]] | None
+    net_keys: frozenset[str] | None
+    reads_crlf: bool
+
+
+FORK_INFO = {
+    "pjreddie": ForkInfo(
+        "pjreddie", frozenset(_PJ_TYPES), frozenset(_PJ_ACTIVATIONS), frozenset(_PJ_POLICIES),
+        PJREDDIE_KEYS, PJREDDIE_NET_KEYS, reads_crlf=False,
+    ),
+    "alexeyab": ForkInfo(
+        "alexeyab", frozenset(_PJ_TYPES + _AB_EXTRA_TYPES),
+        frozenset(_PJ_ACTIVATIONS + _AB_EXTRA_ACTIVATIONS),
+        frozenset([*_PJ_POLICIES, "sgdr"]), None, None, reads_crlf=True,
+    ),
+}
+
+_AB_MARKERS = (b"[Gaussian_yolo]", b"scale_x_y", b"dont_show")
+_PJ_MARKERS = (b"[yolo]", b"First section must be [net] or [network]")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedFork:
+    """The fork of a binary and why we think so."""
+
+    fork: str | None
+    binary: str | None
+    evidence: str
+
+
+def find_darknet() -> str | None:
+    """The darknet that would run: `$DARKNET_HOME/darknet`, else `darknet` on PATH."""
+    home = os.environ.get("DARKNET_HOME")
+    if home and os.access(Path(home) / "darknet", os.X_OK):
+        return str(Path(home) / "darknet")
+    return shutil.which("darknet")
+
+
+def fork_of_bytes(data: bytes) -> str | None:
+    """The fork whose parser strings are in `data` (a binary or library), or None.
+
+    Example: bytes containing b"scale_x_y" -> "alexeyab".
+    """
+    if any(m in data for m in _AB_MARKERS):
+        return "alexeyab"
+    if all(m in data for m in _PJ_MARKERS):
+        return "pjreddie"
+    return None
+
+
+def detect_fork(binary: str | Path | None = None) -> DetectedFork:
+    """Detect the fork of `binary` (default: `find_darknet()`) from its strings.
+
+    The parser may live in a shared `libdarknet.so`; those listed by `ldd` are read too.
+    Example: `detect_fork("/usr/bin/darknet").fork` -> "pjreddie" (the Debian package).
+    """
+    path = str(binary) if binary else find_darknet()
+    if not path:
+        return DetectedFork(None, None, "no darknet binary on PATH or in $DARKNET_HOME")
+    for candidate in [path, *_darknet_libraries(path)]:
+        try:
+            fork = fork_of_bytes(Path(candidate).read_bytes())
+        except OSError as exc:
+            return DetectedFork(None, path, f"cannot read {candidate}: {exc.strerror}")
+        if fork:
+            return DetectedFork(fork, path, f"parser strings found in {candidate}")
+    return DetectedFork(None, path, f"no known parser strings in {path}")
+
+
+def _darknet_libraries(binary: str) -> list[str]:
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [ln.split("=>")[1].split("(")[0].strip() for ln in out.splitlines()
+            if "darknet" in ln and "=>" in ln]
+
+
+def choose_fork(given: str | None) -> tuple[str, str]:
+    """The fork to check for and why: `given`, else the detected one, else alexeyab.
+
+    Example: `choose_fork("pjreddie")` -> ("pjreddie", "given (--darknet)").
+    """
+    if given:
+        return given, "given (--darknet)"
+    found = detect_fork()
+    if found.fork:
+        return found.fork, f"detected from {found.binary} ({found.evidence})"
+    return "alexeyab", f"{found.evidence}; assuming alexeyab (pass --darknet to choose)"
+
+
+def template_dirs() -> list[Path]:
+    """Where template names are looked up: `$DARKNET_HOME/cfg`, then the Debian folder."""
+    dirs = []
+    if os.environ.get("DARKNET_HOME"):
+        dirs.append(Path(os.environ["DARKNET_HOME"]) / "cfg")
+    dirs.append(DEBIAN_CFG_DIR)
+    return dirs
+
+
+def find_template(name_or_path: str) -> Path:
+    """A template given as a path, or a name (`yolov3-tiny`, `yolov3-tiny.cfg`) looked up
+    in `template_dirs()`. Example: `find_template("yolov3-tiny")` ->
+    /usr/share/darknet/cfg/yolov3-tiny.cfg.
+    """
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.resolve()
+    if "/" not in name_or_path:
+        name = name_or_path if name_or_path.endswith(".cfg") else f"{name_or_path}.cfg"
+        for d in template_dirs():
+            if (d / name).is_file():
+                return d / name
+    looked = ", ".join(str(d) for d in template_dirs())
+    raise UserError(f"unknown template {name_or_path!r}: not a file, not in {looked}",
+                    "give --template PATH or set DARKNET_HOME")

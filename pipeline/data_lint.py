@@ -1,0 +1,220 @@
+"""check-cfg --data: the .data, .names and image lists, checked for the fork that will read them.
+
+Facts (pjreddie's Debian binary): to find a label it replaces the FIRST `images`,
+`JPEGImages`, `raw` anywhere in the image path and knows only `.jpg .png .JPG .JPEG` (any
+other image is read as its own label); a missing label file ends training with "Couldn't
+open file" and exit code 0; a class id >= classes is not reported; a missing image can
+crash it. AlexeyAB's maps only `/JPEGImages/` and the COCO `/images/<split>/` folders and
+knows more extensions. Both remove every space from `.data` values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pipeline.cfg_lint import ERROR, WARNING, Finding
+from pipeline.darknet_cfg import c_int
+from pipeline.datafiles import DATA_KEYS, DataFile, read_names
+from pipeline.errors import CfgError
+from pipeline.labels import PJREDDIE_EXTENSIONS, pjreddie_label_path
+
+#: Keys AlexeyAB's darknet also reads from a .data file.
+OTHER_DATA_KEYS = ("eval", "results", "map", "labels", "top", "difficult", "leaderboard")
+_AB_DIRS = (
+    ("/images/train2017/", "/labels/train2017/"), ("/images/val2017/", "/labels/val2017/"),
+    ("/JPEGImages/", "/labels/"), ("/images/train2014/", "/labels/train2014/"),
+    ("/images/val2014/", "/labels/val2014/"),
+)
+_AB_EXTENSIONS = (".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".bmp", ".BMP", ".ppm",
+                  ".PPM", ".tiff", ".TIFF")
+EXAMPLES_PER_RULE = 20
+
+
+def alexeyab_label_path(image_path: str) -> str | None:
+    """Where AlexeyAB's darknet looks for an image's label; None for an unknown extension.
+
+    Example: "/voc/JPEGImages/a.jpg" -> "/voc/labels/a.txt"; "/x/drawings/a.jpg" ->
+    "/x/drawings/a.txt".
+    """
+    path = image_path
+    for old, new in _AB_DIRS:
+        path = path.replace(old, new, 1)
+    for ext in _AB_EXTENSIONS:
+        if path.endswith(ext):
+            return path[: -len(ext)] + ".txt"
+    return None
+
+
+LABEL_PATH = {"pjreddie": pjreddie_label_path, "alexeyab": alexeyab_label_path}
+EXTENSIONS = {"pjreddie": PJREDDIE_EXTENSIONS, "alexeyab": _AB_EXTENSIONS}
+
+
+@dataclass(slots=True)
+class Findings:
+    """Findings with a cap per rule, so a million bad labels stay readable; counts are full."""
+
+    items: list[Finding] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, f: Finding) -> None:
+        """Count `f`; keep it when its rule has fewer than EXAMPLES_PER_RULE kept."""
+        self.counts[(f.rule, f.severity)] += 1
+        if self.counts[(f.rule, f.severity)] <= EXAMPLES_PER_RULE:
+            self.items.append(f)
+
+
+@dataclass(slots=True)
+class DataSummary:
+    """What the dataset says: classes, images listed for training, findings."""
+
+    classes: int
+    train_images: int
+    findings: Findings
+
+
+def lint_data(data: DataFile, fork: str) -> DataSummary:
+    """Check a parsed .data and everything it points at, for `fork`.
+
+    Example: `lint_data(read_data("obj.data"), "pjreddie").findings.counts`.
+    """
+    out = Findings()
+    path = data.path
+    classes = c_int(data.get("classes") or "")
+    if classes <= 0:
+        ln = data.find("classes")
+        raise CfgError(f"{path}:{ln.number if ln else 0}: classes={data.get('classes')!r} "
+                       "is not a positive whole number")
+    _keys(data, out)
+    names = _path(data, "names", out, must_exist=True)
+    if names and os.path.isfile(names):
+        _names(names, classes, data, out)
+    train_images = 0
+    for key in ("train", "valid"):
+        lst = _path(data, key, out, must_exist=True)
+        if lst and os.path.isfile(lst):
+            n = _list(lst, fork, classes, out)
+            train_images = n if key == "train" else train_images
+    _path(data, "backup", out, must_exist=False)
+    return DataSummary(classes, train_images, out)
+
+
+def _keys(data: DataFile, out: Findings) -> None:
+    known = DATA_KEYS + OTHER_DATA_KEYS
+    for ln in data.lines:
+        if ln.is_junk:
+            out.add(Finding("junk-line", ERROR, data.path, ln.number,
+                            f"darknet cannot read {ln.raw.strip()!r} (no '=')"))
+        elif ln.key and "#" in ln.value:
+            out.add(Finding("inline-comment", WARNING, data.path, ln.number,
+                            f"darknet has no end-of-line comments: {ln.key} is read as "
+                            f"{ln.value!r}"))
+        if ln.key and ln.key not in known:
+            hint = difflib.get_close_matches(ln.key, DATA_KEYS, n=1)
+            also = f" (did you mean {hint[0]}?)" if hint else ""
+            out.add(Finding("data-unknown-key", WARNING, data.path, ln.number,
+                            f"darknet does not read {ln.key}={also}"))
+    for key in ("valid", "names", "backup"):
+        if data.get(key) is None:
+            why = ("pjreddie then saves weights to /backup/" if key == "backup"
+                   else "needed for validation and class names")
+            out.add(Finding("data-key-missing", ERROR if key == "backup" else WARNING,
+                            data.path, 0, f"no {key}= ({why})"))
+
+
+def _path(data: DataFile, key: str, out: Findings, must_exist: bool) -> str | None:
+    ln = data.find(key)
+    if ln is None:
+        return None
+    raw = ln.raw.split("=", 1)[1].strip()
+    value = ln.value
+    if any(c in raw for c in " \t") and "#" not in raw:
+        out.add(Finding("data-path-space", ERROR, data.path, ln.number,
+                        f"darknet removes spaces: {key} {raw!r} is read as {value!r}"))
+    if not os.path.isabs(value):
+        out.add(Finding("data-path-relative", ERROR, data.path, ln.number,
+                        f"{key}={value} is relative: it depends on darknet's working folder"))
+    if must_exist and not os.path.isfile(value):
+        out.add(Finding("data-path-missing", ERROR, data.path, ln.number,
+                        f"{key} file {value} does not exist"))
+    return value
+
+
+def _names(path: str, classes: int, data: DataFile, out: Findings) -> None:
+    names = read_names(path)
+    for i, n in enumerate(names, 1):
+        if not n:
+            out.add(Finding("names-empty", WARNING, path, i, "empty line: darknet counts it"))
+    if len(names) != classes:
+        ln = data.find("classes")
+        out.add(Finding("names-count", ERROR, data.path, ln.number if ln else 0,
+                        f"classes={classes} but {path} has {len(names)} lines"))
+
+
+def _list(list_path: str, fork: str, classes: int, out: Findings) -> int:
+    try:
+        with open(list_path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        raise CfgError(f"cannot read list {list_path}: {exc.strerror}") from None
+    label_of = LABEL_PATH[fork]
+    count = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        image = raw.rstrip("\r")
+        if not image.strip():
+            continue
+        count += 1
+        _image(list_path, number, image, fork, label_of, classes, out)
+    return count
+
+
+def _image(list_path: str, number: int, image: str, fork: str, label_of, classes: int,
+           out: Findings) -> None:
+    def add(rule: str, message: str, file: str = list_path, line: int = number) -> None:
+        out.add(Finding(rule, ERROR, file, line, message))
+
+    if not os.path.isabs(image):
+        add("list-relative", f"{image} is relative: darknet resolves it from its working folder")
+    if not os.path.isfile(image):
+        add("image-missing", f"{image} does not exist (pjreddie may crash with signal 11)")
+    label = label_of(image)
+    if label is None:
+        exts = " ".join(EXTENSIONS[fork])
+        add("image-extension", f"{image}: {fork}'s darknet knows only {exts}; it would read "
+            "the image itself as its label")
+        return
+    if not os.path.isfile(label):
+        beside = os.path.splitext(image)[0] + ".txt"
+        why = (f" (it rewrites the path; the label beside the image, {beside}, is not read)"
+               if label != beside and os.path.isfile(beside) else "")
+        add("label-missing", f"{fork}'s darknet looks for {label}: missing{why}; pjreddie "
+            "then stops training with exit code 0")
+        return
+    _label(label, classes, out)
+
+
+def _label(path: str, classes: int, out: Findings) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        out.add(Finding("label-unreadable", ERROR, path, 0, f"cannot read: {exc.strerror}"))
+        return
+    for i, ln in enumerate(lines, 1):
+        parts = ln.split()
+        if not parts:
+            continue
+        try:
+            cid = int(parts[0])
+            [float(p) for p in parts[1:5]]
+        except ValueError:
+            cid = None
+        if cid is None or len(parts) < 5:
+            out.add(Finding("label-format", ERROR, path, i,
+                            f"not '<class> <cx> <cy> <w> <h>': {ln.strip()[:60]!r}"))
+        elif not 0 <= cid < classes:
+            out.add(Finding("class-id", ERROR, path, i,
+                            f"class id {cid} outside 0..{classes - 1} (darknet does not "
+                            "report it)"))
