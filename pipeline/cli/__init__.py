@@ -96,6 +96,9 @@ def _register() -> None:
     from pipeline.cli import subset as subset_family  # subset, check, stats
     for command in (subset_family.subset, subset_family.check, subset_family.stats):
         cli.add_command(command)
+    from pipeline.cli import configs as configs_family  # configs, check-cfg
+    for command in (configs_family.configs, configs_family.check_cfg):
+        cli.add_command(command)
 
 
 _register()
