@@ -253,6 +253,7 @@ class SplitScan:
     boxes_dropped: int = 0
     no_box: int = 0
     other_only: int = 0
+    base: str = ""
 
 
 def remap_label(data: bytes, old_to_new: dict[int, int], num_classes: int, where: str
@@ -286,7 +287,9 @@ def scan_split(ds: Dataset, split: str, old_to_new: dict[int, int], keep_empty: 
     """Read a split's list and labels; keep images with a chosen box (all, under `empty`)."""
     scan = SplitScan()
     wanted = {b"%d" % old for old in old_to_new}
-    for src in tqdm(ds.images(split), desc=f"scan {split}", unit="img", disable=not progress):
+    images = ds.images(split)
+    scan.base = common_folder(images)
+    for src in tqdm(images, desc=f"scan {split}", unit="img", disable=not progress):
         label = label_path_beside(src)
         data = label_bytes(label)
         if data is None:
@@ -309,6 +312,17 @@ def scan_split(ds: Dataset, split: str, old_to_new: dict[int, int], keep_empty: 
         else:
             scan.problems.extend(problems)
     return scan
+
+
+def common_folder(paths: list[str]) -> str:
+    """The deepest folder holding all `paths` (linear time: only min and max are compared).
+
+    Example: `common_folder(["/d/a/1.jpg", "/d/b/2.jpg"])` -> "/d".
+    """
+    if not paths:
+        return ""
+    prefix = os.path.commonprefix([min(paths), max(paths)])
+    return prefix[: prefix.rfind(os.sep)] or os.sep
 
 
 def cap_per_class(entries: list[Entry], cap: int, rng: random.Random) -> list[Entry]:
@@ -392,10 +406,10 @@ class SubsetJob:
                 problems = (*e.problems, Problem("missing_image", e.src))
                 yield LabelItem(e.dest, "", None, problems=problems, skip=True)
                 continue
-            placed = place_image(e.src, e.dest, self.link)
+            place_image(e.src, e.dest, self.link)
             yield LabelItem(e.dest, label_path_beside(e.dest), None,
                             result=LabelResult(e.text, list(e.ids)), source=e.src,
-                            problems=e.problems, fixes=("image_placed",) if placed else ())
+                            problems=e.problems)
 
     def fingerprint(self, ctx: JobContext) -> str | None:
         """No rerun cache: placing and comparing ~1% of the files is fast."""
@@ -412,10 +426,8 @@ class SubsetReport:
     warnings: list[str]
 
 
-def _destinations(entries: list[Entry], out_dir: Path) -> list[Entry]:
-    if not entries:
-        return []
-    base = os.path.commonpath([os.path.dirname(e.src) for e in entries])
+def _destinations(entries: list[Entry], base: str, out_dir: Path) -> list[Entry]:
+    """Each image goes to OUT/<split>/<its path below the source split's common folder>."""
     return [Entry(e.src, e.text, e.ids, e.problems, str(out_dir / os.path.relpath(e.src, base)))
             for e in entries]
 
@@ -434,19 +446,32 @@ def _check_out(out: Path, source: Path) -> Manifest | None:
     return None
 
 
-def _remove_stale(old: Manifest, out: Path, keep: set[str], splits: set[str]) -> int:
-    """Delete images and labels of an earlier build that this one no longer lists."""
-    removed = 0
-    for name, info in old.splits.items():
+def _previous_images(old: Manifest | None, out: Path) -> set[str]:
+    """Images an earlier build listed in `out` (read before this build rewrites the lists)."""
+    listed = set()
+    for info in old.splits.values() if old else ():
         path = Path(info.list_file)
-        for image in read_list(path) if path.is_file() else []:
-            if image not in keep and image.startswith(str(out) + os.sep):
-                for p in (image, label_path_beside(image)):
-                    if os.path.lexists(p):
-                        os.unlink(p)
-                        removed += 1
+        listed.update(p for p in (read_list(path) if path.is_file() else ())
+                      if p.startswith(str(out) + os.sep))
+    return listed
+
+
+def _remove_stale(old: Manifest, previous: set[str], out: Path, keep: set[str],
+                  splits: set[str]) -> int:
+    """Delete images, labels and lists of an earlier build that this one no longer has."""
+    removed = 0
+    for image in sorted(previous - keep):
+        for p in (image, label_path_beside(image)):
+            if os.path.lexists(p):
+                os.unlink(p)
+                removed += 1
+        folder = os.path.dirname(image)
+        while folder.startswith(str(out) + os.sep) and not os.listdir(folder):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
+    for name, info in old.splits.items():
         if name not in splits:
-            for p in (path, out / f"problems-{name}.tsv"):
+            for p in (Path(info.list_file), out / f"problems-{name}.tsv"):
                 p.unlink(missing_ok=True)
     return removed
 
@@ -465,7 +490,7 @@ def _plan(ds: Dataset, old_to_new: dict[int, int], options: SubsetOptions
             entries = cap_per_class(entries, options.max_per_class, rng)
         if options.val_fraction and split == "train":
             train, val = carve_val(entries, options.val_fraction, rng)
-            planned["train"], planned["val"] = (train, scan), (val, SplitScan())
+            planned["train"], planned["val"] = (train, scan), (val, SplitScan(base=scan.base))
         else:
             planned["test" if options.val_fraction and split == "val" else split] = (entries, scan)
     return planned
@@ -481,6 +506,7 @@ def build_subset(dataset: str | Path, out: str | Path, rule: ClassRule,
     ds = open_dataset(dataset)
     out_dir = Path(out).absolute()
     old = _check_out(out_dir, ds.root)
+    previous = _previous_images(old, out_dir)
     choice = choose_classes(ds.manifest, rule, load_synonyms(ds.manifest))
     class_ids = {c.key: i for i, c in enumerate(choice.classes)}
     convert_opts = ConvertOptions(unannotated=options.unannotated, workers=options.workers,
@@ -488,7 +514,7 @@ def build_subset(dataset: str | Path, out: str | Path, rule: ClassRule,
     infos, keep = {}, set()
     planned = _plan(ds, {c.id: i for i, c in enumerate(choice.classes)}, options)
     for name, (entries, scan) in planned.items():
-        entries = _destinations(entries, out_dir / name)
+        entries = _destinations(entries, scan.base, out_dir / name)
         keep.update(e.dest for e in entries)
         jobs = [SubsetJob(f"{name}-{i:06d}", tuple(entries[i:i + JOB_SIZE]), options.link)
                 for i in range(0, len(entries), JOB_SIZE)]
@@ -500,7 +526,7 @@ def build_subset(dataset: str | Path, out: str | Path, rule: ClassRule,
         info.unannotated = scan.no_box
         info.unannotated_listed = sum(1 for e in entries if not e.ids)
         infos[name] = info
-    removed = _remove_stale(old, out_dir, keep, set(infos)) if old else 0
+    removed = _remove_stale(old, previous, out_dir, keep, set(infos)) if old else 0
     classes = [ClassInfo(id=i, key=c.key, name=c.name, source_id=c.id)
                for i, c in enumerate(choice.classes)]
     source = {
