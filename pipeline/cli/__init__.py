@@ -99,6 +99,8 @@ def _register() -> None:
     from pipeline.cli import configs as configs_family  # configs, check-cfg
     for command in (configs_family.configs, configs_family.check_cfg):
         cli.add_command(command)
+    from pipeline.cli import report as report_family  # summarize
+    cli.add_command(report_family.summarize)
 
 
 _register()

@@ -1,0 +1,180 @@
+"""report.md and the console text: one list of (label, value) facts per run, rendered twice.
+
+`facts(summary)` is the single place that words a Summary; `render_report` lays the facts
+out for one run (with per-class AP of the best mAP) or side by side for several.
+"""
+
+from __future__ import annotations
+
+from pipeline.report.summary import Summary
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds in words. Example: `duration(5400)` -> "1 h 30 min"; `duration(42)` -> "42 s"."""
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:,} h {minutes:02d} min"
+
+
+def size(nbytes: int) -> str:
+    """A byte count for people. Example: `size(1632282)` -> "1.6 MB"; `size(2517)` -> "2.5 kB"."""
+    if nbytes < 1000:
+        return f"{nbytes} B"
+    return f"{nbytes / 1e3:.1f} kB" if nbytes < 1e6 else f"{nbytes / 1e6:,.1f} MB"
+
+
+def pct(x: float | None) -> str:
+    """A fraction as a percentage. Example: `pct(0.481172)` -> "48.12 %"."""
+    return "—" if x is None else f"{x * 100:.2f} %"
+
+
+def num(x: float | int | None) -> str:
+    """A number in at most 4 significant digits ("—" for None)."""
+    if x is None:
+        return "—"
+    return f"{x:,}" if isinstance(x, int) else f"{x:.4g}"
+
+
+def _map_line(best: float | None, step: int | None, final: float | None, unit: str) -> str:
+    if best is None:
+        return "—"
+    return f"best {pct(best)} at {unit} {step}, final {pct(final)}"
+
+
+def facts(s: Summary) -> list[tuple[str, str]]:
+    """The summary as labelled one-line values, most important first."""
+    unit = s.unit
+    steps = (f"{s.last_step:,} {unit}s ({s.steps_logged:,} logged from {s.first_step:,})"
+             if s.last_step is not None else f"no {unit}s logged")
+    if s.missing_steps:
+        steps += f"; {s.missing_steps:,} missing from the log"
+    out = [("trained", steps), ("loss", f"{s.loss_name} {s.loss_verdict}")]
+    if s.final_val_loss is not None:
+        out.append(("final val loss", num(s.final_val_loss)))
+    out.append(("mAP@0.5", _map_line(s.best_map50, s.best_map50_step, s.final_map50, unit)))
+    if s.best_map50_95 is not None:
+        out.append(("mAP@0.5:0.95",
+                    _map_line(s.best_map50_95, s.best_map50_95_step, s.final_map50_95, unit)))
+    b = s.best_map_block
+    if b is not None and b.precision is not None:
+        out.append(("at best mAP", f"P {b.precision:.2f}, R {b.recall:.2f}, F1 {b.f1:.2f}, "
+                                   f"TP {b.tp}, FP {b.fp}, FN {b.fn}, avg IoU {pct(b.avg_iou)}"))
+    nan = f"{s.nan_events}" + (f" (first at {unit} {s.first_nan_step}; {s.nan_steps:,} "
+                               f"{unit}s non-finite)" if s.nan_events else "")
+    if s.val_nan_events:
+        nan += f"; validation loss non-finite {s.val_nan_events}x"
+    out.append(("NaN events", nan))
+    out.append(("restarts", f"{s.restarts}" + (
+        f" (at {unit} {', '.join(map(str, s.restart_steps[:5]))})" if s.restarts else "")))
+    what = "sum of iteration times" if unit == "iteration" else "time column"
+    out.append(("train time", f"{duration(s.train_seconds)} ({what})"
+                if s.train_seconds is not None else "— (the log has no times)"))
+    speed = f"{s.seconds_per_step:.3g} s/{unit} (last 100)" if s.seconds_per_step else "—"
+    if s.images_per_second:
+        speed += f", {s.images_per_second:,.1f} images/s"
+    out.append(("speed", speed))
+    out.append(("projected finish", _projection(s)))
+    if s.engine_hours_left is not None:
+        out.append(("darknet's estimate", f"{s.engine_hours_left:,.1f} hours left"))
+    out.append(("learning rate", _lr(s)))
+    if s.saves:
+        out.append(("weights saved", f"{s.saves}x, last {s.last_save}"))
+    out.append(("ended", s.ended))
+    log = f"{s.lines:,} lines, {size(s.bytes)}; {s.header_lines:,} header, " \
+          f"{s.unknown_lines:,} unknown skipped"
+    if s.truncated_last_line:
+        log += f"; last line cut: `{s.truncated_last_line[:60]}`"
+    out.append(("log", log))
+    return out
+
+
+def _projection(s: Summary) -> str:
+    if s.max_steps is None:
+        if s.unit == "iteration":
+            return "— (total unknown: give --max-batches N or --cfg)"
+        return "— (total unknown: no args.yaml with `epochs` beside results.csv)"
+    head = f"{s.max_steps:,} {s.unit}s ({s.max_steps_source})"
+    if not s.remaining_steps:
+        return head + ": reached"
+    if s.projected_seconds_left is None:
+        return head + f": {s.remaining_steps:,} left, time per {s.unit} unknown"
+    total = f", whole run ≈ {duration(s.projected_total_seconds)}" \
+        if s.projected_total_seconds is not None else ""
+    return head + f": {s.remaining_steps:,} left ≈ {duration(s.projected_seconds_left)}{total}"
+
+
+def _lr(s: Summary) -> str:
+    if s.final_lr is None:
+        return "—"
+    if not s.lr_schedule:
+        return f"changes throughout (no plateau); final {num(s.final_lr)}"
+    steps = "; ".join(f"{lr:g} from {a:,}" for a, lr in s.lr_schedule[:6])
+    return f"{steps}; final {num(s.final_lr)}"
+
+
+def render_text(summaries: list[Summary]) -> str:
+    """Console text: each run's facts as aligned `label: value` lines."""
+    blocks = []
+    for s in summaries:
+        lines = [f"{s.name}  [{s.format}]  {s.source}"]
+        lines += [f"  {label:<18} {value}" for label, value in facts(s)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_report(summaries: list[Summary]) -> str:
+    """report.md for one run, or a side-by-side comparison for several."""
+    if len(summaries) == 1:
+        s = summaries[0]
+        out = [f"# Training summary: {s.name}", "",
+               f"Source: `{s.source}` ({s.format})", "", "| | |", "|---|---|"]
+        out += [f"| {label} | {_cell(value)} |" for label, value in facts(s)]
+        out += _classes(s) + _unknown(s) + _errors(s)
+    else:
+        out = ["# Training comparison", "",
+               "| | " + " | ".join(_cell(s.name) for s in summaries) + " |",
+               "|---|" + "---|" * len(summaries)]
+        table = [dict(facts(s)) for s in summaries]
+        labels = list(dict.fromkeys(label for t in table for label, _ in t.items()))
+        out += [f"| {label} | " + " | ".join(_cell(t.get(label, "—")) for t in table) + " |"
+                for label in labels]
+        out += ["", "Sources: " + ", ".join(f"`{s.source}` ({s.format})" for s in summaries)]
+        for s in summaries:
+            out += _errors(s)
+    out += ["", "Files: `summary.json` (all numbers), `metrics.csv` (one row per step), "
+                "`chart.png`.", "", "![chart](chart.png)", ""]
+    return "\n".join(out)
+
+
+def _classes(s: Summary) -> list[str]:
+    b = s.best_map_block
+    if b is None or not b.classes:
+        return []
+    out = ["", f"## Per-class AP at the best mAP ({s.unit} {b.step})", "",
+           "| id | class | AP | TP | FP |", "|---|---|---|---|---|"]
+    out += [f"| {c.class_id} | {_cell(c.name)} | {pct(c.ap)} | {num(c.tp)} | {num(c.fp)} |"
+            for c in b.classes]
+    return out
+
+
+def _unknown(s: Summary) -> list[str]:
+    if not s.unknown_samples:
+        return []
+    out = ["", "## Lines skipped (digits shown as #)", "", "| count | line |", "|---|---|"]
+    return out + [f"| {n:,} | `{_cell(k)}` |" for k, n in s.unknown_samples.items()]
+
+
+def _errors(s: Summary) -> list[str]:
+    if not s.errors:
+        return []
+    return ["", f"## Errors in {s.name}", ""] + [f"- `{e}`" for e in s.errors]
