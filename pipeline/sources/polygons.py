@@ -22,9 +22,20 @@ Rules (each counted under the fix name in brackets):
 from __future__ import annotations
 
 import cv2
+import msgspec
 import numpy as np
 
 from pipeline.core import Box
+
+#: Fix names `outline` reports (everything else it reports is a problem).
+FIXES = frozenset({"polygon_part_dropped", "multipart_joined", "rle_traced", "segment_from_bbox"})
+
+
+class Rle(msgspec.Struct):
+    """A COCO RLE mask: `counts` as a run list or compressed string, `size` = [height, width]."""
+
+    counts: list[int] | str
+    size: list[int]
 
 
 def part_points(flat: list[float]) -> np.ndarray | None:
@@ -144,3 +155,52 @@ def segment_line(cid: int, outline: np.ndarray, width: int, height: int) -> tupl
         return None, fixes
     coords = " ".join(f"{v:.6f}" for v in clipped.ravel().tolist())
     return f"{cid:d} {coords}\n", fixes
+
+
+def outline(raw: bytes, bbox: list[float] | None, width: int, height: int) -> tuple[np.ndarray | None, list]:
+    """One object's outline in pixels from its raw `segmentation` JSON, by the module rules.
+
+    Returns (outline or None, [(kind, detail)]), kinds in `FIXES` being fixes, others
+    problems. Example: `outline(b"[[0,0,4,0,4,3]]", None, 10, 10)[0]` is 3 points.
+    """
+    found: list[tuple[str, str]] = []
+    seg = None
+    if raw:
+        try:
+            seg = msgspec.json.decode(raw, type=list[list[float]] | Rle | None)
+        except msgspec.DecodeError as exc:
+            found.append(("bad_segmentation", str(exc)))
+    parts: list[np.ndarray] = []
+    if isinstance(seg, list):
+        for flat in seg:
+            points = part_points(flat)
+            if points is None:
+                found.append(("polygon_part_dropped", f"{len(flat)} coordinates"))
+            else:
+                parts.append(points)
+        if len(parts) > 1:
+            found.append(("multipart_joined", f"{len(parts)} parts"))
+    elif isinstance(seg, Rle):
+        parts = _rle_parts(seg, width, height, found)
+        if parts:
+            found.append(("rle_traced", f"{len(parts)} contours"))
+    if parts:
+        return join_parts(parts), found
+    if bbox is None or len(bbox) != 4:
+        found.append(("bad_bbox", "no outline and no usable box"))
+        return None, found
+    found.append(("segment_from_bbox", ""))
+    return box_polygon(Box.from_xywh(*bbox)), found
+
+
+def _rle_parts(rle: Rle, width: int, height: int, found: list) -> list[np.ndarray]:
+    if rle.size != [height, width]:
+        found.append(("rle_size_mismatch", f"RLE size {rle.size}, image {[height, width]}"))
+        return []
+    try:
+        counts = decode_rle_string(rle.counts) if isinstance(rle.counts, str) else rle.counts
+        mask = rle_to_mask(counts, height, width)
+    except (ValueError, UnicodeEncodeError) as exc:
+        found.append(("bad_rle", str(exc)))
+        return []
+    return mask_outlines(mask)

@@ -1,0 +1,434 @@
+"""COCO instances JSON -> YOLO labels beside the images (detect boxes or segment polygons).
+
+Reading: the file's size is checked, then msgspec decodes it straight into typed structs.
+For `task="detect"` the structs have no `segmentation` field, so msgspec skips those bytes
+(most of the file) without building Python objects; `task="segment"` keeps each
+segmentation as raw JSON bytes, decoded per object in the workers. Annotations are grouped
+by image in one pass; images are cut into jobs of `JOB_IMAGES` for the conversion engine.
+
+Rules (problems go to problems-<split>.tsv, fixes are counted in the manifest):
+
+- Class ids (`ids`): `contiguous` = categories sorted by id -> 0..N-1; `coco80` = the
+  standard 80-class table of real COCO (every category must be one of COCO's, id and name;
+  the class list is always COCO's 80); `original` = the category ids, allowed only when they
+  are exactly 0..N-1. A category no annotation uses is kept and reported
+  (`unused_category`, e.g. Roboflow's placeholder category 0).
+- bbox `[x, y, w, h]` (top-left, pixels) -> `Box.from_xywh`; clipping, zero-area and
+  inverted boxes are handled and counted by the shared label writer.
+- `iscrowd=1`: skipped and counted (`crowd_skipped`) with `crowd="skip"`, else converted.
+- Images: `file_name` must be relative without `..` or a drive letter (`unsafe_file_name`);
+  an image missing under `images_dir` is not listed (`missing_image`); two images whose
+  labels would share one path (`a.jpg`, `a.png`) keep the first (`duplicate_label_path`);
+  a missing width/height is read from the image header (`size_from_image`).
+- Annotations whose `image_id` names no image: `orphan_annotation`; unknown
+  `category_id`: `unknown_category`; a bbox that is not 4 numbers: `bad_bbox`.
+- Segment task: see `pipeline.sources.polygons` for polygons, multi-part objects and RLE.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, options_dict, write_dataset
+from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
+from pipeline.errors import FormatError, UserError
+from pipeline.io import image_size, safe_relative
+from pipeline.labels import LabelResult, label_path_beside
+from pipeline.manifest import ClassInfo, Manifest
+
+ID_MODES = ("contiguous", "coco80", "original")
+CROWD_POLICIES = ("skip", "keep")
+TASKS = ("detect", "segment")
+JOB_IMAGES = 1000
+MAX_JSON_BYTES = 8 * 2**30
+
+#: COCO's 80 detection categories as (category id, name), in the standard 80-class order.
+COCO80 = tuple(zip(
+    (*range(1, 12), *range(13, 26), 27, 28, *range(31, 45), *range(46, 66), 67, 70,
+     *range(72, 83), *range(84, 91)),
+    ("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+     "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+     "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+     "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+     "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+     "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich",
+     "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+     "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
+     "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+     "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush"),
+    strict=True,
+))
+
+
+class Category(msgspec.Struct, gc=False):
+    """One entry of `categories`."""
+
+    id: int
+    name: str
+
+
+class Image(msgspec.Struct, gc=False):
+    """One entry of `images`; width/height 0 when the file leaves them out."""
+
+    id: int | str
+    file_name: str
+    width: int = 0
+    height: int = 0
+
+
+class Annotation(msgspec.Struct, gc=False):
+    """One entry of `annotations`, without its segmentation (detect task)."""
+
+    image_id: int | str
+    category_id: int
+    bbox: list[float] | None = None
+    iscrowd: int | bool = 0
+    id: int | str | None = None
+
+
+class SegAnnotation(Annotation, gc=False):
+    """An annotation with its segmentation kept as raw JSON bytes (segment task)."""
+
+    segmentation: msgspec.Raw = msgspec.Raw()
+
+
+class CocoFile(msgspec.Struct, gc=False):
+    """The parts of an instances file a detect conversion reads."""
+
+    images: list[Image]
+    categories: list[Category]
+    annotations: list[Annotation] = []
+
+
+class CocoSegFile(msgspec.Struct, gc=False):
+    """The parts of an instances file a segment conversion reads."""
+
+    images: list[Image]
+    categories: list[Category]
+    annotations: list[SegAnnotation] = []
+
+
+def read_coco(
+    path: str | Path, task: str = "detect", max_bytes: int = MAX_JSON_BYTES
+) -> CocoFile | CocoSegFile:
+    """Check the file's size, then decode it; any defect is a one-line `FormatError`.
+
+    Example: `read_coco("instances_val2017.json").images[0].file_name`
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"COCO file {path} not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise FormatError(path, "empty file, not a COCO JSON")
+    if size > max_bytes:
+        raise UserError(f"{path} is {size / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB limit",
+                        "split the file or raise the limit")
+    kind = CocoSegFile if task == "segment" else CocoFile
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except msgspec.ValidationError as exc:
+        raise FormatError(path, f"not a COCO instances file: {exc}") from None
+    except msgspec.DecodeError as exc:
+        truncated = "truncated" in str(exc)
+        raise FormatError(path, "truncated JSON (the file ends early)" if truncated
+                          else f"malformed JSON: {exc}") from None
+
+
+@dataclass
+class ClassTable:
+    """Classes for the manifest, category id -> class key, and what was found on the way."""
+
+    classes: list[ClassInfo]
+    key_of: dict[int, str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def class_ids(self) -> dict[str, int]:
+        """Class key -> class id, as the engine wants it."""
+        return {c.key: c.id for c in self.classes}
+
+
+def class_table(categories: list[Category], mode: str = "contiguous", where: str = "") -> ClassTable:
+    """Class ids for `categories` under an id mode (see the module rules).
+
+    Keys are category names (a repeated name gets `#<id>` appended and is reported).
+    Example: ids 1, 2, 4 -> classes 0, 1, 2 in `contiguous` mode.
+    """
+    if mode not in ID_MODES:
+        raise UserError(f"unknown id mode {mode!r}", f"use one of {', '.join(ID_MODES)}")
+    cats = sorted(categories, key=lambda c: c.id)
+    ids = [c.id for c in cats]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise FormatError(where, f"category id {dup} is listed twice")
+    if mode == "coco80":
+        coco = dict(COCO80)
+        wrong = [c for c in cats if coco.get(c.id) != c.name]
+        if wrong:
+            c = wrong[0]
+            raise UserError(
+                f"--ids coco80 needs COCO's categories, but category {c.id} is {c.name!r}"
+                + (f" (COCO's {c.id} is {coco[c.id]!r})" if c.id in coco else " (not a COCO id)"),
+                "use --ids contiguous")
+        classes = [ClassInfo(id=i, key=n, name=n, source_id=cid) for i, (cid, n) in enumerate(COCO80)]
+        return ClassTable(classes, {cid: n for cid, n in COCO80})
+    if mode == "original" and ids != list(range(len(ids))):
+        shown = ", ".join(map(str, ids[:6])) + (", ..." if len(ids) > 6 else "")
+        raise UserError(f"--ids original needs category ids 0..{len(ids) - 1}, got {shown}",
+                        "use --ids contiguous")
+    table = ClassTable([], {})
+    seen: Counter = Counter(c.name for c in cats)
+    for i, c in enumerate(cats):
+        key = c.name if seen[c.name] == 1 else f"{c.name}#{c.id}"
+        if key != c.name:
+            table.problems.append(Problem("duplicate_category_name", where, f"{c.name!r} (id {c.id})"))
+        table.classes.append(ClassInfo(id=i, key=key, name=c.name, source_id=c.id))
+        table.key_of[c.id] = key
+    return table
+
+
+def group_by_image(annotations: list) -> dict[int | str, list]:
+    """Annotations per image id, in file order, built in one pass."""
+    groups: dict[int | str, list] = {}
+    for ann in annotations:
+        group = groups.get(ann.image_id)
+        if group is None:
+            groups[ann.image_id] = [ann]
+        else:
+            group.append(ann)
+    return groups
+
+
+@dataclass
+class CocoJob:
+    """About `JOB_IMAGES` images with their annotations, converted in one worker.
+
+    `payload` is the job's `(image, annotations | None)` pairs re-encoded (msgpack for
+    detect; JSON for segment, whose raw segmentation bytes are JSON), cheap to pickle and
+    decoded again in the worker; `key_of` maps category id -> class key.
+    """
+
+    key: str
+    images_dir: str
+    task: str
+    crowd: str
+    key_of: dict[int, str]
+    payload: bytes
+
+    def entries(self) -> list[tuple[Image, list[Annotation] | None]]:
+        """The job's images and their annotations."""
+        if self.task == "segment":
+            return msgspec.json.decode(self.payload, type=list[tuple[Image, list[SegAnnotation] | None]])
+        return msgspec.msgpack.decode(self.payload, type=list[tuple[Image, list[Annotation] | None]])
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """One `LabelItem` per image, in the JSON's order."""
+        for img, anns in self.entries():
+            file_name, width, height = img.file_name, img.width, img.height
+            try:
+                rel = str(safe_relative(file_name))
+            except UserError as exc:
+                yield LabelItem("", "", None, problems=(Problem("unsafe_file_name", file_name, exc.message),),
+                                skip=True)
+                continue
+            image = os.path.join(self.images_dir, rel)
+            label = label_path_beside(image)
+            if label == image:
+                yield LabelItem(image, label, None, skip=True,
+                                problems=(Problem("unsafe_file_name", file_name, "a .txt image name"),))
+                continue
+            if not os.path.isfile(image):
+                yield LabelItem(image, label, None, skip=True,
+                                problems=(Problem("missing_image", image, f"listed as {file_name!r}"),))
+                continue
+            fixes: tuple[str, ...] = ()
+            if width <= 0 or height <= 0:
+                try:
+                    width, height = image_size(image)
+                except FormatError as exc:
+                    yield LabelItem(image, label, None, skip=True,
+                                    problems=(Problem("unreadable_image", image, exc.reason),))
+                    continue
+                fixes = ("size_from_image",)
+            if anns is None:
+                yield LabelItem(image, label, None, fixes=fixes)
+            elif self.task == "segment":
+                yield self._segment_item(image, label, width, height, anns, ctx.class_ids, fixes)
+            else:
+                yield self._detect_item(image, label, width, height, anns, fixes)
+
+    def _usable(self, image: str, ann: Annotation, problems: list, fixes: list) -> bool:
+        if ann.iscrowd and self.crowd == "skip":
+            fixes.append("crowd_skipped")
+            return False
+        if ann.category_id not in self.key_of:
+            detail = f"annotation {ann.id}: category {ann.category_id}"
+            problems.append(Problem("unknown_category", image, detail))
+            return False
+        return True
+
+    def _detect_item(self, image, label, width, height, anns, fixes) -> LabelItem:
+        problems: list[Problem] = []
+        fix_list = list(fixes)
+        objects = []
+        for ann in anns:
+            if not self._usable(image, ann, problems, fix_list):
+                continue
+            if ann.bbox is None or len(ann.bbox) != 4:
+                problems.append(Problem("bad_bbox", image, f"annotation {ann.id}: bbox {ann.bbox}"))
+                continue
+            objects.append(ObjectAnnotation(self.key_of[ann.category_id], Box.from_xywh(*ann.bbox)))
+        return LabelItem(image, label, ImageRecord(width, height, tuple(objects)),
+                         problems=tuple(problems), fixes=tuple(fix_list))
+
+    def _segment_item(self, image, label, width, height, anns, class_ids, fixes) -> LabelItem:
+        from pipeline.sources import polygons  # numpy + cv2: only a segment run pays for them
+
+        problems: list[Problem] = []
+        fix_list = list(fixes)
+        result = LabelResult(b"")
+        lines = []
+        for ann in anns:
+            if not self._usable(image, ann, problems, fix_list):
+                continue
+            outline, found = polygons.outline(bytes(ann.segmentation), ann.bbox, width, height)
+            fix_list.extend(k for k, _ in found if k in polygons.FIXES)
+            problems.extend(Problem(k, image, f"annotation {ann.id}: {d}") for k, d in found
+                            if k not in polygons.FIXES)
+            if outline is None:
+                continue
+            cid = class_ids[self.key_of[ann.category_id]]
+            line, line_fixes = polygons.segment_line(cid, outline, width, height)
+            fix_list.extend(line_fixes)
+            if line is not None:
+                lines.append(line)
+                result.class_ids.append(cid)
+        result.text = "".join(lines).encode()
+        return LabelItem(image, label, None, result=result, problems=tuple(problems), fixes=tuple(fix_list))
+
+    def fingerprint(self, ctx: JobContext) -> None:
+        """No cache: the JSON is decoded anyway, and unchanged labels are not rewritten."""
+        return None
+
+
+@dataclass
+class NotesJob:
+    """Problems found while reading the JSON (orphans, duplicates, unused classes)."""
+
+    key: str
+    problems: list[Problem]
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """One skipped item carrying all the problems."""
+        if self.problems:
+            yield LabelItem("", "", None, problems=tuple(self.problems), skip=True)
+
+    def fingerprint(self, ctx: JobContext) -> None:
+        """Never cached."""
+        return None
+
+
+def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, *, task: str = "detect",
+              crowd: str = "skip", where: str = "", job_images: int = JOB_IMAGES) -> list:
+    """Group annotations by image and cut the images into jobs (plus one `NotesJob` first).
+
+    Empties `data.annotations` on the way, so each image's annotations are freed as soon
+    as its job is encoded.
+    """
+    notes = list(table.problems)
+    used = {a.category_id for a in data.annotations}
+    groups = group_by_image(data.annotations)
+    data.annotations.clear()
+    seen_ids: set = set()
+    seen_labels: set[str] = set()
+    jobs: list = []
+    batch: list = []
+
+    encode = msgspec.json.encode if task == "segment" else msgspec.msgpack.encode
+
+    def flush() -> None:
+        jobs.append(CocoJob(f"coco-{len(jobs):05d}", images_dir, task, crowd, table.key_of, encode(batch)))
+        batch.clear()
+
+    for img in data.images:
+        if img.id in seen_ids:
+            notes.append(Problem("duplicate_image_id", where, f"image id {img.id} ({img.file_name!r})"))
+            continue
+        seen_ids.add(img.id)
+        stem = os.path.splitext(img.file_name.replace("\\", "/"))[0]
+        if stem in seen_labels:
+            notes.append(Problem("duplicate_label_path", where, f"{img.file_name!r}: label {stem}.txt taken"))
+            groups.pop(img.id, None)
+            continue
+        seen_labels.add(stem)
+        batch.append((img, groups.pop(img.id, None)))
+        if len(batch) == job_images:
+            flush()
+    if batch:
+        flush()
+    for image_id, anns in groups.items():
+        notes.extend(Problem("orphan_annotation", where, f"annotation {a.id}: no image {image_id}")
+                     for a in anns)
+    notes.extend(Problem("unused_category", where, f"{c.key!r} (id {c.source_id}) -> class {c.id}")
+                 for c in table.classes if c.source_id not in used)
+    return [NotesJob("notes", notes), *jobs]
+
+
+def default_split(json_path: Path) -> str:
+    """The split a file is for: `instances_val2017.json` -> `val2017`; Roboflow's
+    `test/_annotations.coco.json` -> `test` (its folder); `x.json` -> `x`."""
+    stem = json_path.name.split(".")[0]
+    if stem.startswith("instances_"):
+        return stem[len("instances_"):]
+    if stem.startswith("_"):
+        return json_path.absolute().parent.name
+    return stem
+
+
+def convert_coco(
+    json_path: str | Path,
+    images_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    split: str | None = None,
+    ids: str = "contiguous",
+    crowd: str = "skip",
+    task: str = "detect",
+    options: ConvertOptions | None = None,
+    max_json_bytes: int = MAX_JSON_BYTES,
+) -> Manifest:
+    """Convert one COCO instances file: labels beside the images, list, names, manifest.
+
+    The dataset folder `out` defaults to `<images_dir>/../yolo`, so the train and val files
+    of one download land in one dataset. Example:
+    `convert_coco("annotations/instances_val2017.json", "val2017", ids="coco80")`
+    """
+    options = options or ConvertOptions()
+    if crowd not in CROWD_POLICIES:
+        raise UserError(f"unknown crowd policy {crowd!r}", f"use one of {', '.join(CROWD_POLICIES)}")
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")
+    json_path = Path(json_path).absolute()
+    images = Path(images_dir).absolute()
+    if not images.is_dir():
+        raise UserError(f"images folder {images} not found",
+                        "give --images the folder the file_names start in")
+    dataset_dir = Path(out).absolute() if out else images.parent / "yolo"
+    split = split or default_split(json_path)
+    data = read_coco(json_path, task, max_json_bytes)
+    table = class_table(data.categories, ids, str(json_path))
+    jobs = plan_jobs(data, str(images), table, task=task, crowd=crowd, where=str(json_path))
+    del data
+    info = convert_split(jobs, split=split, dataset_dir=dataset_dir, class_ids=table.class_ids,
+                         options=options)
+    source = {"kind": "coco", "root": str(dataset_dir), "json": str(json_path), "images": str(images),
+              "ids": ids, "crowd": crowd, "task": task, "options": options_dict(options),
+              "unused_categories": [p.detail for p in jobs[0].problems if p.kind == "unused_category"]}
+    return write_dataset(dataset_dir, source=source, classes=table.classes, splits={split: info}, name="coco")

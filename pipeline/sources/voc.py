@@ -1,0 +1,194 @@
+"""Pascal VOC devkit -> YOLO labels beside the images (and, on request, where darknet looks).
+
+Layout (ROOT is one year folder, e.g. `VOCdevkit/VOC2007`)::
+
+    ROOT/Annotations/<stem>.xml         the VOC XML schema, read by `parse_voc_xml` (as ImageNet)
+    ROOT/JPEGImages/<stem>.jpg
+    ROOT/ImageSets/Main/<set>.txt       one stem per line; each set becomes a split
+
+Rules: classes are the sorted names found in the XML of the chosen sets, or the lines of
+`--classes FILE` (objects of other classes are then reported as `unknown_class`);
+`difficult=1` objects are kept or skipped (`--difficult`); a listed stem without XML is
+`missing_annotation`, without image `missing_image`. `JPEGImages` is one of the names
+darknet rewrites to `labels`: with `darknet_labels=True` the label is also written where
+pjreddie's fork (first `images`/`JPEGImages`/`raw` in the path) and AlexeyAB's fork
+(`/JPEGImages/` -> `/labels/`) look, so both forks and Ultralytics find it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, options_dict, write_dataset
+from pipeline.core import Problem
+from pipeline.errors import FormatError, UserError
+from pipeline.io import image_size, write_if_changed, xml_parser
+from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
+from pipeline.manifest import ClassInfo, Manifest
+from pipeline.sources.vocxml import parse_voc_xml
+
+log = logging.getLogger(__name__)
+
+JOB_IMAGES = 1000
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+
+
+def find_root(root: str | Path) -> Path:
+    """The VOC year folder holding Annotations/, JPEGImages/ and ImageSets/Main/."""
+    root = Path(root).absolute()
+    if not root.is_dir():
+        raise UserError(f"VOC root {root} is not a folder")
+    missing = [d for d in ("Annotations", "JPEGImages", "ImageSets/Main") if not (root / d).is_dir()]
+    if missing:
+        years = sorted(p.name for p in root.glob("VOC*") if (p / "Annotations").is_dir())
+        hint = f"give {root / years[0]}" if years else "give a VOC year folder, e.g. VOCdevkit/VOC2007"
+        raise UserError(f"{root} has no {', '.join(missing)}", hint)
+    return root
+
+
+def read_set(root: Path, name: str) -> list[str]:
+    """Stems listed in ImageSets/Main/<name>.txt (first word of each non-empty line)."""
+    path = root / "ImageSets" / "Main" / f"{name}.txt"
+    if not path.is_file():
+        have = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
+        raise UserError(f"no image set {path}", f"sets here: {', '.join(have) or 'none'}")
+    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_class_file(path: str | Path) -> list[str]:
+    """Class names, one per line (blank lines ignored, order kept, duplicates refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"class file {path} not found")
+    names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if not names:
+        raise FormatError(path, "no class names")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise FormatError(path, f"class {dup[0]!r} is listed twice")
+    return names
+
+
+def scan_classes(root: Path, stems: list[str]) -> list[str]:
+    """Sorted object names in the XML of `stems` (unreadable files are left to the jobs)."""
+    parser = xml_parser()
+    names: set[str] = set()
+    for stem in stems:
+        path = root / "Annotations" / f"{stem}.xml"
+        try:
+            names.update(o.label for o in parse_voc_xml(path.read_bytes(), str(path), parser).objects)
+        except (OSError, FormatError):
+            continue
+    return sorted(names)
+
+
+def darknet_label_paths(image: str) -> list[str]:
+    """Label paths the darknet forks read for `image`, other than the one beside it.
+
+    Example: `/v/JPEGImages/a.jpg` -> [`/v/labels/a.txt`].
+    """
+    beside = label_path_beside(image)
+    found = [pjreddie_label_path(image)]
+    marker = f"{os.sep}JPEGImages{os.sep}"
+    if marker in image:
+        alexey = image.replace(marker, f"{os.sep}labels{os.sep}")
+        found.append(os.path.splitext(alexey)[0] + ".txt")
+    return list(dict.fromkeys(p for p in found if p and p != beside and p != image))
+
+
+@dataclass
+class VocJob:
+    """Up to `JOB_IMAGES` stems of one image set."""
+
+    key: str
+    root: str
+    stems: tuple[str, ...]
+    darknet_labels: bool = False
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """One item per listed stem, in the set file's order."""
+        parser = xml_parser()
+        images = os.path.join(self.root, "JPEGImages")
+        for stem in self.stems:
+            xml = os.path.join(self.root, "Annotations", f"{stem}.xml")
+            image = next((os.path.join(images, stem + e) for e in IMAGE_EXTENSIONS
+                          if os.path.isfile(os.path.join(images, stem + e))), None)
+            if image is None:
+                yield LabelItem("", "", None, skip=True,
+                                problems=(Problem("missing_image", xml, f"no {stem}.jpg in {images}"),))
+                continue
+            label = label_path_beside(image)
+            try:
+                with open(xml, "rb") as f:
+                    record = parse_voc_xml(f.read(), xml, parser)
+                fixes: tuple[str, ...] = ()
+                if record.width <= 0 or record.height <= 0:
+                    width, height = image_size(image)
+                    record = replace(record, width=width, height=height)
+                    fixes = ("size_from_image",)
+            except FileNotFoundError:
+                yield LabelItem(image, label, None, problems=(Problem("missing_annotation", image, xml),))
+                continue
+            except FormatError as exc:
+                detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
+                problem = Problem("malformed_xml", xml, detail)
+                yield LabelItem(image, label, None, skip=True, problems=(problem,))
+                continue
+            result = yolo_label(record, ctx.class_ids, ctx.options.difficult)
+            if self.darknet_labels and (result.class_ids or ctx.options.unannotated == "empty"):
+                for extra in darknet_label_paths(image):
+                    os.makedirs(os.path.dirname(extra), exist_ok=True)
+                    write_if_changed(extra, result.text)
+            yield LabelItem(image, label, record, result=result, source=xml, fixes=fixes)
+
+    def fingerprint(self, ctx: JobContext) -> None:
+        """No cache: VOC is small, and unchanged labels are not rewritten anyway."""
+        return None
+
+
+def convert_voc(
+    root: str | Path,
+    *,
+    sets: tuple[str, ...] = ("trainval", "test"),
+    classes_file: str | Path | None = None,
+    darknet_labels: bool = False,
+    out: str | Path | None = None,
+    options: ConvertOptions | None = None,
+) -> Manifest:
+    """Convert the chosen image sets of one VOC year folder; each set becomes a split.
+
+    The dataset folder defaults to `ROOT/yolo`. Example:
+    `convert_voc("VOCdevkit/VOC2007", sets=("trainval", "test"), darknet_labels=True)`
+    """
+    options = options or ConvertOptions()
+    root = find_root(root)
+    stems = {name: read_set(root, name) for name in sets}
+    if classes_file:
+        names = read_class_file(classes_file)
+    else:
+        names = scan_classes(root, sorted({s for group in stems.values() for s in group}))
+        if not names:
+            raise UserError(f"no objects in the XML of sets {', '.join(sets)} under {root}",
+                            "check Annotations/ or give --classes FILE")
+    classes = [ClassInfo(id=i, key=n, name=n) for i, n in enumerate(names)]
+    dataset_dir = Path(out).absolute() if out else root / "yolo"
+    infos = {}
+    for name, group in stems.items():
+        jobs = [VocJob(f"{name}-{i // JOB_IMAGES:05d}", str(root), tuple(group[i : i + JOB_IMAGES]),
+                       darknet_labels) for i in range(0, len(group), JOB_IMAGES)]
+        infos[name] = convert_split(jobs, split=name, dataset_dir=dataset_dir,
+                                    class_ids={c.key: c.id for c in classes}, options=options)
+    warnings = []
+    if f"{os.sep}images{os.sep}" in str(root):
+        warnings.append(f"{root} has an 'images' folder in its path: Ultralytics will look for labels "
+                        "under the matching 'labels' folder, not beside the images")
+    for w in warnings:
+        log.warning(w)
+    source = {"kind": "voc", "root": str(root), "sets": list(sets),
+              "classes_file": str(classes_file) if classes_file else None,
+              "darknet_labels": darknet_labels, "options": options_dict(options), "warnings": warnings}
+    return write_dataset(dataset_dir, source=source, classes=classes, splits=infos, name="voc")
