@@ -14,7 +14,7 @@ by a killed run, other options) redoes that job, comparing content file by file.
 Engine API, used by every source:
 
 - `LabelItem`: one image (absolute image path, absolute label path, record or precomputed
-  result, problems, fixes, skip flag).
+  result, problems, fixes, skip flag, and whether the label file is known to exist).
 - `Job` protocol: `key`, `items(ctx)`, `fingerprint(ctx)` (None disables the cache).
 - `convert_split(jobs, split=, dataset_dir=, class_ids=, options=)` -> `SplitInfo`.
 - `write_dataset(dataset_dir, source=, classes=, splits=)` -> `Manifest`.
@@ -97,6 +97,7 @@ class LabelItem:
     problems: tuple[Problem, ...] = ()
     fixes: tuple[str, ...] = ()
     skip: bool = False
+    label_exists: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def _write_labels(job: Job, ctx: JobContext) -> JobResult:
                 res.images_per_class[cid] = res.images_per_class.get(cid, 0) + 1
             for cid in label.class_ids:
                 res.boxes_per_class[cid] = res.boxes_per_class.get(cid, 0) + 1
-        if write_if_changed(item.label, label.text):
+        if write_if_changed(item.label, label.text, exists=item.label_exists):
             res.written += 1
         else:
             res.unchanged += 1

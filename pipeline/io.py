@@ -50,20 +50,31 @@ def atomic_write(path: str | Path, data: str | bytes) -> None:
         f.write(data)
 
 
-def write_if_changed(path: str, data: bytes) -> bool:
+def write_if_changed(path: str, data: bytes, exists: bool | None = None) -> bool:
     """Write `data` to `path` unless the file already holds exactly these bytes.
 
     Returns True when the file was (re)written. A file left short by a killed run
-    differs from `data` and is therefore redone.
+    differs from `data` and is therefore redone. `exists=False` (the caller listed the
+    folder and saw no such file) skips the read.
     """
+    if exists is not False:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+        else:
+            try:
+                if os.read(fd, len(data) + 1) == data:
+                    return False
+            finally:
+                os.close(fd)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        with open(path, "rb") as f:
-            if f.read(len(data) + 1) == data:
-                return False
-    except FileNotFoundError:
-        pass
-    with open(path, "wb") as f:
-        f.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     return True
 
 
@@ -74,7 +85,7 @@ def xml_parser() -> etree.XMLParser:
         no_network=True,
         load_dtd=False,
         huge_tree=False,
-        remove_comments=True,
+        remove_comments=True, remove_pis=True,
     )
 
 

@@ -137,6 +137,7 @@ class ImagenetJob:
     xml_names: tuple[str, ...] | None = None
     csv_rows: tuple[tuple[str, str, str], ...] | None = None
     _images: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    _labels: set[str] | None = field(default=None, repr=False, compare=False)
 
     def images(self) -> dict[str, str]:
         """{stem: file name} of this job's images (listed once per job)."""
@@ -148,8 +149,14 @@ class ImagenetJob:
                     names = tuple(e.name for e in os.scandir(self.image_dir) if e.is_file())
                 except FileNotFoundError:
                     names = ()
+                if self.label_dir == self.image_dir:
+                    self._labels = {n for n in names if n.endswith(".txt")}
             self._images = {os.path.splitext(n)[0]: n for n in names if _is_image(n)}
         return self._images
+
+    def _label_exists(self, stem: str) -> bool | None:
+        """Whether the label was in the folder listing; None when the folder was not listed."""
+        return None if self._labels is None else f"{stem}.txt" in self._labels
 
     def xml_files(self) -> dict[str, str]:
         """{stem: XML path}; empty in CSV mode."""
@@ -185,8 +192,9 @@ class ImagenetJob:
             if mirror and not os.path.lexists(listed):
                 os.symlink(image, listed)
             label = os.path.join(self.label_dir, stem + ".txt")
+            exists = self._label_exists(stem)
             if not source:
-                yield LabelItem(listed, label, None)
+                yield LabelItem(listed, label, None, label_exists=exists)
                 continue
             try:
                 record, fixes = self._record(stem, xmls, rows, image, parser)
@@ -199,7 +207,7 @@ class ImagenetJob:
                 detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
                 yield LabelItem(listed, label, None, problems=(Problem(kind, source, detail),), skip=True)
                 continue
-            yield LabelItem(listed, label, record, source=source, fixes=fixes)
+            yield LabelItem(listed, label, record, source=source, fixes=fixes, label_exists=exists)
 
     def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
         if stem in xmls:

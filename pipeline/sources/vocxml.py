@@ -15,41 +15,56 @@ from pipeline.io import parse_xml
 _CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 
-def _number(element: etree._Element, tag: str, path: str) -> float:
-    text = element.findtext(tag)
+def _number(text: str | None, tag: str, path: str, line: int | None) -> float:
     try:
         return float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise FormatError(path, f"<{tag}> is {text!r}, not a number", line=element.sourceline) from None
+        raise FormatError(path, f"<{tag}> is {text!r}, not a number", line=line) from None
 
 
-def _size(root: etree._Element) -> tuple[int, int]:
-    """Width and height from <size>; (0, 0) when missing or unreadable."""
-    size = root.find("size")
-    if size is None:
-        return 0, 0
-    try:
-        return int(float(size.findtext("width") or 0)), int(float(size.findtext("height") or 0))
-    except ValueError:
-        return 0, 0
+def _size(element: etree._Element) -> tuple[int, int]:
+    """Width and height from <size>; 0 for a value that is missing or unreadable."""
+    values = {child.tag: child.text for child in element}
+    out = []
+    for key in ("width", "height"):
+        try:
+            out.append(int(float(values.get(key) or 0)))
+        except ValueError:
+            out.append(0)
+    return out[0], out[1]
+
+
+def _object(element: etree._Element, path: str) -> ObjectAnnotation:
+    name, corners, difficult = "", None, False
+    for child in element:  # direct children only: VOC <part>s have boxes of their own
+        tag = child.tag
+        if tag == "name":
+            name = (child.text or "").strip()
+        elif tag == "bndbox":
+            corners = {c.tag: c.text for c in child}
+        elif tag == "difficult":
+            difficult = (child.text or "").strip() == "1"
+    if not name or corners is None:
+        raise FormatError(path, "<object> without <name> or <bndbox>", line=element.sourceline)
+    box = Box(*(_number(corners.get(t), t, path, element.sourceline) for t in _CORNERS))
+    return ObjectAnnotation(name, box, difficult)
 
 
 def parse_voc_xml(data: bytes, path: str, parser: etree.XMLParser) -> ImageRecord:
     """Parse one annotation file; width/height are 0 when the XML lacks a usable size.
 
+    One pass over the root's children (this runs 544,546 times for ImageNet train).
     Example: `parse_voc_xml(open(p, "rb").read(), p, xml_parser())`
     -> `ImageRecord(width=500, height=375, objects=(ObjectAnnotation("n01443537", Box(...)),))`
     """
     root = parse_xml(data, path, parser)
     if root.tag != "annotation":
         raise FormatError(path, f"root element is <{root.tag}>, expected <annotation>", line=root.sourceline)
-    width, height = _size(root)
+    width = height = 0
     objects = []
-    for obj in root.iterfind("object"):
-        name = (obj.findtext("name") or "").strip()
-        box = obj.find("bndbox")
-        if not name or box is None:
-            raise FormatError(path, "<object> without <name> or <bndbox>", line=obj.sourceline)
-        difficult = (obj.findtext("difficult") or "0").strip() == "1"
-        objects.append(ObjectAnnotation(name, Box(*(_number(box, t, path) for t in _CORNERS)), difficult))
+    for child in root:
+        if child.tag == "object":
+            objects.append(_object(child, path))
+        elif child.tag == "size":
+            width, height = _size(child)
     return ImageRecord(width, height, tuple(objects))
