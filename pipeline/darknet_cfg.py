@@ -146,6 +146,9 @@ class Section:
             return
         last = max((i for i, ln in enumerate(self.lines) if ln.is_option), default=-1)
         eol = "\r\n" if self.header.raw.endswith("\r\n") else "\n"
+        before = self.lines[last] if last >= 0 else self.header
+        if not before.raw.endswith("\n"):  # the file's last line had no line end
+            before.raw += eol
         self.lines.insert(last + 1, Line(f"{key}={value}{eol}", 0))
 
 
@@ -356,14 +359,14 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
         random_reason = (f"max_batches {mb} <= {CfgOptions.SHORT_RUN}: with random=1 pjreddie "
                          "trains at 608 px once iteration+200 > max_batches")
     for head in heads:
-        where = f"{head.section.type} #{head.number} (line {head.section.line})"
+        where = f"{head.section.type}#{head.number}"
         idx = cfg.sections.index(head.section)
         put(idx, where, "classes", classes, f"{classes} classes in the dataset")
         if head.before is None or head.before.type not in ("[convolutional]", "[conv]",
                                                            "[connected]", "[conn]"):
             raise CfgError(f"{where}: the layer before is not [convolutional]; cannot set filters")
         n = head.expected_filters(classes)
-        put(idx - 1, f"{head.before.type} before {where}", head.filters_key(), n,
+        put(idx - 1, f"{head.before.type}->{where}", head.filters_key(), n,
             _filters_reason(head, classes))
         if random is not None and head.section.type != "[detection]":
             put(idx, where, "random", random, random_reason)

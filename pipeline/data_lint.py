@@ -118,8 +118,9 @@ def _keys(data: DataFile, out: Findings) -> None:
                             f"darknet does not read {ln.key}={also}"))
     for key in ("valid", "names", "backup"):
         if data.get(key) is None:
-            why = ("pjreddie then saves weights to /backup/" if key == "backup"
-                   else "needed for validation and class names")
+            why = {"backup": "pjreddie then saves weights to /backup/",
+                   "valid": "darknet validates and computes mAP on it",
+                   "names": "class names for detections; checked against classes"}[key]
             out.add(Finding("data-key-missing", ERROR if key == "backup" else WARNING,
                             data.path, 0, f"no {key}= ({why})"))
 
