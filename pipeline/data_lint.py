@@ -92,9 +92,11 @@ def lint_data(data: DataFile, fork: str) -> DataSummary:
     if names and os.path.isfile(names):
         _names(names, classes, data, out)
     train_images = 0
+    checked: set[str] = set()
     for key in ("train", "valid"):
         lst = _path(data, key, out, must_exist=True)
-        if lst and os.path.isfile(lst):
+        if lst and os.path.isfile(lst) and os.path.realpath(lst) not in checked:
+            checked.add(os.path.realpath(lst))
             n = _list(lst, fork, classes, out)
             train_images = n if key == "train" else train_images
     _path(data, "backup", out, must_exist=False)
