@@ -95,7 +95,7 @@ class Annotation(msgspec.Struct, gc=False):
 class SegAnnotation(Annotation, gc=False):
     """An annotation with its segmentation kept as raw JSON bytes (segment task)."""
 
-    segmentation: msgspec.Raw = msgspec.Raw()
+    segmentation: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class CocoFile(msgspec.Struct, gc=False):

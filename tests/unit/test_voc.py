@@ -1,0 +1,131 @@
+"""VOC devkit source: hand-computed labels, class order, difficult, darknet label paths, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import black_jpeg
+
+from pipeline.convert import ConvertOptions
+from pipeline.errors import UserError
+from pipeline.sources.voc import convert_voc, darknet_label_paths
+from pipeline.synth_voc import make_voc_tree
+
+ONE = ConvertOptions(workers=1)
+
+
+def _xml(width: int, height: int, objects: list[tuple[str, tuple[int, int, int, int], int]]) -> str:
+    body = "".join(
+        f"<object><name>{n}</name><difficult>{d}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+        f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        for n, (x1, y1, x2, y2), d in objects
+    )
+    return f"<annotation><size><width>{width}</width><height>{height}</height></size>{body}</annotation>"
+
+
+def voc_tree(root: Path) -> Path:
+    """Three images by hand: 000001 (dog + difficult cat), 000002 (cat), 000003 (size 0 in XML)."""
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "Annotations/000001.xml").write_text(
+        _xml(500, 375, [("dog", (236, 132, 368, 231), 0), ("cat", (0, 0, 50, 75), 1)]))
+    (root / "Annotations/000002.xml").write_text(_xml(200, 100, [("cat", (10, 20, 110, 80), 0)]))
+    (root / "Annotations/000003.xml").write_text(_xml(0, 0, [("dog", (0, 0, 20, 10), 0)]))
+    black_jpeg(root / "JPEGImages/000001.jpg", 500, 375)
+    black_jpeg(root / "JPEGImages/000002.jpg", 200, 100)
+    black_jpeg(root / "JPEGImages/000003.jpg", 40, 20)
+    (root / "ImageSets/Main/trainval.txt").write_text("000001\n000002\n")
+    (root / "ImageSets/Main/test.txt").write_text("000003\n")
+    (root / "ImageSets/Main/dog_trainval.txt").write_text("000001  1\n000002 -1\n")
+    return root
+
+
+def label(root: Path, stem: str) -> list[str]:
+    return (root / "JPEGImages" / f"{stem}.txt").read_text().splitlines()
+
+
+def test_labels_beside_images_with_sorted_classes(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    manifest = convert_voc(root, options=ONE)
+    assert manifest.class_names() == ["cat", "dog"]
+    # dog (236,132)-(368,231) in 500x375; difficult cat (0,0)-(50,75) kept by default
+    assert label(root, "000001") == ["1 0.604000 0.484000 0.264000 0.264000",
+                                     "0 0.050000 0.100000 0.100000 0.200000"]
+    assert label(root, "000002") == ["0 0.300000 0.500000 0.500000 0.600000"]
+    # size 0 in the XML: read from the 40x20 JPEG
+    assert label(root, "000003") == ["1 0.250000 0.250000 0.500000 0.500000"]
+    assert manifest.splits["test"].fixes["size_from_image"] == 1
+    assert (manifest.splits["trainval"].images, manifest.splits["trainval"].boxes) == (2, 3)
+    listed = (root / "yolo" / "trainval.txt").read_text().splitlines()
+    assert listed == [str(root / "JPEGImages" / "000001.jpg"), str(root / "JPEGImages" / "000002.jpg")]
+    assert (root / "yolo" / "voc.names").read_text() == "cat\ndog\n"
+    assert not (root / "labels").exists()
+
+
+def test_difficult_skip_and_class_file(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    classes = tmp_path / "classes.txt"
+    classes.write_text("dog\ncat\n")  # the file's order, not sorted
+    manifest = convert_voc(root, sets=("trainval",), classes_file=classes,
+                           options=ConvertOptions(difficult="skip", workers=1))
+    assert manifest.class_names() == ["dog", "cat"]
+    assert label(root, "000001") == ["0 0.604000 0.484000 0.264000 0.264000"]
+    assert label(root, "000002") == ["1 0.300000 0.500000 0.500000 0.600000"]
+    assert manifest.splits["trainval"].fixes["difficult_skipped"] == 1
+
+
+def test_objects_outside_the_class_file_are_reported(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    classes = tmp_path / "classes.txt"
+    classes.write_text("dog\n")
+    info = convert_voc(root, sets=("trainval",), classes_file=classes, options=ONE).splits["trainval"]
+    assert info.problems["unknown_class"].count == 2  # the cats of 000001 and 000002
+    assert info.images == 1  # 000002 has no box left and is not listed
+
+
+def test_darknet_labels_are_written_where_both_forks_look(tmp_path):
+    root = voc_tree(tmp_path / "images" / "VOC2007")
+    convert_voc(root, darknet_labels=True, options=ONE)
+    beside = (root / "JPEGImages/000001.txt").read_bytes()
+    # AlexeyAB: /JPEGImages/ -> /labels/; pjreddie: first "images" in the path, then "JPEGImages"
+    assert (root / "labels/000001.txt").read_bytes() == beside
+    assert (tmp_path / "labels/VOC2007/labels/000001.txt").read_bytes() == beside
+
+
+def test_darknet_label_paths():
+    assert darknet_label_paths("/v/VOC2007/JPEGImages/a.jpg") == ["/v/VOC2007/labels/a.txt"]
+    assert darknet_label_paths("/data/images/VOC/JPEGImages/a.jpg") == [
+        "/data/labels/VOC/labels/a.txt", "/data/images/VOC/labels/a.txt"]
+    assert darknet_label_paths("/plain/a.jpg") == []
+
+
+def test_missing_and_malformed_files_are_counted(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "ImageSets/Main/trainval.txt").write_text("000001\n000002\n000009\n000004\n000005\n")
+    black_jpeg(root / "JPEGImages/000004.jpg", 10, 10)  # no XML
+    black_jpeg(root / "JPEGImages/000005.jpg", 10, 10)
+    (root / "Annotations/000005.xml").write_text("<annotation><size>")
+    info = convert_voc(root, sets=("trainval",), options=ONE).splits["trainval"]
+    counts = {k: v.count for k, v in info.problems.items()}
+    assert counts == {"missing_image": 1, "missing_annotation": 1, "malformed_xml": 1}
+    assert info.images == 2
+
+
+def test_synthetic_tree_converts_all_sets(tmp_path):
+    counts = make_voc_tree(tmp_path / "VOC2007", images=8, seed=3)
+    manifest = convert_voc(tmp_path / "VOC2007", sets=("train", "val", "test"), options=ONE)
+    assert {k: v.images for k, v in manifest.splits.items()} == {
+        "train": counts["train"], "val": counts["val"], "test": counts["test"]}
+    assert manifest.class_names() == sorted(manifest.class_names())
+
+
+def test_bad_roots_and_sets_are_one_line_errors(tmp_path):
+    devkit = tmp_path / "VOCdevkit"
+    voc_tree(devkit / "VOC2012")
+    with pytest.raises(UserError, match=r"has no Annotations, JPEGImages, ImageSets/Main") as exc:
+        convert_voc(devkit, options=ONE)
+    assert exc.value.hint == f"give {devkit / 'VOC2012'}"
+    with pytest.raises(UserError, match="no image set") as exc:
+        convert_voc(devkit / "VOC2012", sets=("train",), options=ONE)
+    assert exc.value.hint == "sets here: test, trainval"
