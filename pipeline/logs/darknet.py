@@ -33,7 +33,7 @@ from pipeline.errors import UserError
 from pipeline.logs.rows import ClassAP, Event, Item, LogStats, MapBlock, MetricRow, note_unknown
 from pipeline.logs.rows import number as _num
 
-BLOCK = 16 << 20
+BLOCK = 8 << 20
 _MAX_LINE = 1 << 20
 
 _LINE = re.compile(
@@ -72,11 +72,19 @@ def _text(b: bytes, limit: int = 200) -> str:
     return b.decode("utf-8", "replace").strip()[:limit]
 
 
-class _LineCounter:
-    """1-based line numbers of match positions in one piece, counted incrementally."""
+class _Lines:
+    """1-based line numbers of match positions; every byte is counted once.
 
-    def __init__(self, raw: bytes, lines_before: int) -> None:
-        self.raw, self.done, self.count = raw, 1, lines_before
+    The file is read as if it began with a "\\n" (held by the first piece); each piece
+    starts with the line end that closed the previous piece, already counted there.
+    """
+
+    def __init__(self) -> None:
+        self.raw, self.done, self.count = b"", 1, 1
+
+    def start(self, raw: bytes) -> None:
+        """Begin a new piece."""
+        self.raw, self.done = raw, 1
 
     def at(self, p: int) -> int:
         """Line number of the line that starts after the line end at `p` (or holds a bare CR)."""
@@ -84,15 +92,18 @@ class _LineCounter:
         self.done = p + 1
         return self.count
 
+    def finish(self, end: int) -> None:
+        """Count the rest of the current piece, up to `end`."""
+        self.at(end - 1)
+
 
 def _blocks(path: str, stats: LogStats, progress: Callable[[int], None] | None
             ) -> Iterator[tuple[bytes, int]]:
-    """(piece, line ends before it): each piece starts with the line end before its first line.
+    """(data, end): `data[:end]` is a run of whole lines, after the line end before them.
 
-    The file is read as if it began with a "\n", which the first piece holds.
+    Sets `stats.lines` to 1 when the file ends with a line that has no line end.
     """
     carry = b"\n"
-    lines_before = 1
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below, read lazily
     except OSError as exc:
@@ -111,11 +122,10 @@ def _blocks(path: str, stats: LogStats, progress: Callable[[int], None] | None
             if cut <= 0:
                 carry = data
                 continue
-            piece, carry = data[: cut + 1], data[cut:]
-            yield piece, lines_before
-            lines_before += piece.count(b"\n", 1)
-    stats.lines = lines_before - 1 + (1 if carry.strip(b"\r\n") else 0)
+            yield data, cut + 1
+            carry = data[cut:]
     tail = carry[1:]
+    stats.lines = 1 if tail.strip(b"\r\n") else 0
     if tail.strip():
         stats.truncated_last_line = _text(tail)
         stats.last_line = stats.truncated_last_line
@@ -135,10 +145,12 @@ def parse_darknet(path: str, stats: LogStats | None = None,
     last_avg_finite = True
     seen_iteration = False
     block: dict = {"classes": []}
-    for raw, lines_before in _blocks(path, stats, progress):
+    lines = _Lines()
+    line_at = lines.at
+    for raw, end in _blocks(path, stats, progress):
         text = raw.replace(b"\r", b"\n") if b"\r" in raw else raw
-        line_at = _LineCounter(raw, lines_before).at
-        for m in _LINE.finditer(text):
+        lines.start(raw)
+        for m in _LINE.finditer(text, 0, end):
             kind = m.lastgroup
             if kind == "it":
                 step_b, loss, avg, rate, sec, img, left = m.group(
@@ -213,7 +225,9 @@ def parse_darknet(path: str, stats: LogStats | None = None,
                 stats.base_lr = _num(m.group("lrv"))
             elif kind == "batch":
                 stats.batch = int(m.group("bv"))
-        stats.last_line = _last_line(text) or stats.last_line
+        lines.finish(end)
+        stats.last_line = _last_line(text[max(end - 4096, 0):end]) or stats.last_line
+    stats.lines += lines.count - 1
     if pending is not None:
         yield pending
     if not stats.format:
@@ -227,7 +241,7 @@ def _attach(row: MetricRow, mb: MapBlock) -> None:
 
 
 def _last_line(text: bytes) -> str:
-    for line in reversed(text[-4096:].split(b"\n")):
+    for line in reversed(text.split(b"\n")):
         if line.strip():
             return _text(line)
     return ""
