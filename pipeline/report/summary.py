@@ -242,14 +242,19 @@ def lr_plateaus(points: list[tuple[int, float]], last_step: int, min_len: float
                 ) -> list[tuple[int, int, float]]:
     """(start, end, lr) spans of a positive rate held for at least `min_len` steps.
 
-    `points` are (step, lr) where the rate changed. Burn-in and warm-up ramps change it
-    every step and give no span. Example: `lr_plateaus([(1, 0.0), (2, 0.001), (400, 0.0001)],
-    500, 10)` -> [(2, 400, 0.001), (400, 500, 0.0001)].
+    `points` are (step, lr) where the rate changed. Burn-in and warm-up ramps (everything
+    before the rate first reaches its peak) give no span, even where the printed rate
+    holds a while. Example: `lr_plateaus([(1, 0.0), (2, 0.001), (400, 0.0001)], 500, 10)`
+    -> [(2, 400, 0.001), (400, 500, 0.0001)].
     """
     spans = []
-    for i, (start, lr) in enumerate(points):
+    peak = max((lr for _, lr in points), default=0.0)
+    first = next((i for i, (_, lr) in enumerate(points) if lr == peak), 0)
+    for i, (start, lr) in enumerate(points[first:], start=first):
         end = points[i + 1][0] if i + 1 < len(points) else last_step
-        if lr > 0 and end - start >= min_len:
+        if spans and lr == spans[-1][2] and start <= spans[-1][1]:  # same rate after a restart
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]), lr)
+        elif lr > 0 and end - start >= min_len:
             spans.append((start, end, lr))
     return spans
 

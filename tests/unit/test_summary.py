@@ -91,6 +91,8 @@ def test_lr_plateaus_skip_ramps_and_zero():
         (1000, 0.001), (8000, 0.0001)]
     assert lr_plateaus(points, 10000, 200) == [(1000, 8000, 0.001), (8000, 10000, 0.0001)]
     assert lr_plateaus([(1, 0.01), (2, 0.009), (3, 0.008)], 3, 2) == []
+    burn_in = [(1, 0.0), (150, 1e-6), (200, 2e-6), (225, 3e-6), (1000, 0.001)]  # WBC's
+    assert lr_plateaus(burn_in, 1028, 20) == [(1000, 1028, 0.001)]
 
 
 def test_series_thins_but_keeps_map_points(monkeypatch):
