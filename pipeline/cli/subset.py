@@ -7,9 +7,10 @@ import sys
 import click
 import msgspec
 
+from pipeline.class_choice import Choice, ClassRule
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
 from pipeline.convert import UNANNOTATED_POLICIES
-from pipeline.subset import LINK_MODES, Choice, ClassRule, SubsetOptions
+from pipeline.subset import LINK_MODES, SubsetOptions
 
 DATASET = click.argument("dataset", type=click.Path(exists=True, path_type=str))
 
@@ -68,8 +69,9 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
       yolo-pipeline subset data/yolo --classes tench,goldfish,n01443537 --out data/fish
       yolo-pipeline subset data/in10 --exclude n02085620 --max-per-class 200 --out data/in9
     """
+    from pipeline.class_choice import choose_classes, load_synonyms
     from pipeline.dataset import open_dataset
-    from pipeline.subset import build_subset, choose_classes, load_synonyms
+    from pipeline.subset import build_subset
 
     rule = ClassRule(top=top, classes=_names(classes), spread=spread, min_images=min_images,
                      exclude=_names(exclude))

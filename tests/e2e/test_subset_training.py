@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.class_choice import ClassRule
 from pipeline.convert import ConvertOptions
 from pipeline.dataset import read_list
 from pipeline.labels import label_path_beside
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.subset import ClassRule, SubsetOptions, build_subset
+from pipeline.subset import SubsetOptions, build_subset
 from pipeline.synth import make_imagenet_tree, wnid
 
 DARKNET = shutil.which("darknet") or "/usr/bin/darknet"

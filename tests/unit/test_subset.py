@@ -6,22 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.class_choice import (
+    ClassRule,
+    choose_classes,
+    load_synonyms,
+    resolve_classes,
+    spread_pick,
+)
 from pipeline.convert import ConvertOptions
 from pipeline.dataset import open_dataset, read_list
 from pipeline.errors import UserError
 from pipeline.labels import label_path_beside
 from pipeline.manifest import ClassCount, ClassInfo, read_manifest
 from pipeline.sources.imagenet import convert_imagenet, parse_synsets
-from pipeline.subset import (
-    ClassRule,
-    SubsetOptions,
-    build_subset,
-    choose_classes,
-    load_synonyms,
-    remap_label,
-    resolve_classes,
-    spread_pick,
-)
+from pipeline.subset import SubsetOptions, build_subset, remap_label
 from pipeline.synth import class_name, make_imagenet_tree, wnid
 
 DATA = Path(__file__).parents[1] / "data" / "imagenet"
