@@ -188,8 +188,10 @@ def _write_labels(job: Job, ctx: JobContext) -> JobResult:
     empty_policy = ctx.options.unannotated == "empty"
     for item in job.items(ctx):
         source = item.source or item.image
-        res.problems.extend((p.kind, p.file, p.detail) for p in item.problems)
-        fixes.update(item.fixes)
+        if item.problems:
+            res.problems.extend((p.kind, p.file, p.detail) for p in item.problems)
+        if item.fixes:
+            fixes.update(item.fixes)
         if item.skip:
             continue
         if item.record is None and item.result is None:
@@ -200,8 +202,10 @@ def _write_labels(job: Job, ctx: JobContext) -> JobResult:
             label = LabelResult(b"")
         else:
             label = item.result or yolo_label(item.record, ctx.class_ids, ctx.options.difficult)
-            fixes.update(label.fixes)
-            res.problems.extend((kind, source, detail) for kind, detail in label.problems)
+            if label.fixes:
+                fixes.update(label.fixes)
+            if label.problems:
+                res.problems.extend((kind, source, detail) for kind, detail in label.problems)
             if not label.class_ids:
                 fixes["no_boxes_left"] += 1
                 if not empty_policy:

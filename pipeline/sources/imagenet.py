@@ -33,7 +33,7 @@ from pipeline.convert import (
 )
 from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
 from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, xml_parser
+from pipeline.io import image_size, read_bytes, xml_parser
 from pipeline.labels import PJREDDIE_REWRITES
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.vocxml import parse_voc_xml
@@ -169,7 +169,7 @@ class ImagenetJob:
                 names = tuple(e.name for e in os.scandir(self.ann_dir) if e.name.endswith(".xml"))
             except FileNotFoundError:
                 names = ()
-        return {n[:-4]: os.path.join(self.ann_dir, n) for n in names}
+        return {n[:-4]: f"{self.ann_dir}/{n}" for n in names}
 
     def items(self, ctx: JobContext) -> Iterator[LabelItem]:
         """Every image and annotation of the job, sorted by stem."""
@@ -187,11 +187,11 @@ class ImagenetJob:
                 problem = Problem("missing_image", source, f"no image {stem}.* in {self.image_dir}")
                 yield LabelItem("", "", None, problems=(problem,), skip=True)
                 continue
-            image = os.path.join(self.image_dir, name)
-            listed = os.path.join(self.label_dir, name) if mirror else image
+            image = f"{self.image_dir}/{name}"
+            listed = f"{self.label_dir}/{name}" if mirror else image
             if mirror and not os.path.lexists(listed):
                 os.symlink(image, listed)
-            label = os.path.join(self.label_dir, stem + ".txt")
+            label = f"{self.label_dir}/{stem}.txt"
             exists = self._label_exists(stem)
             if not source:
                 yield LabelItem(listed, label, None, label_exists=exists)
@@ -212,8 +212,7 @@ class ImagenetJob:
     def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
         if stem in xmls:
             path = xmls[stem]
-            with open(path, "rb") as f:
-                record = parse_voc_xml(f.read(), path, parser)
+            record = parse_voc_xml(read_bytes(path), path, parser)
             if record.width > 0 and record.height > 0:
                 return record, ()
             fixes: tuple[str, ...] = ("size_from_image",)
@@ -233,9 +232,20 @@ class ImagenetJob:
         for stem, path in sorted(self.xml_files().items()):
             parts.append(f"{stem}={_stat(path)}")
         parts.extend(f"{s}|{p}" for s, p, _ in self.csv_rows or ())
-        for stem in sorted(images):
-            parts.append(_stat(os.path.join(self.label_dir, stem + ".txt")))
+        parts.extend(self._label_stats(images))
         return digest(parts)
+
+    def _label_stats(self, images: dict[str, str]) -> list[str]:
+        """`stem=size:mtime` of each image's label that exists, in stem order."""
+        if self.image_names is None:  # a whole folder: one listing, no failed stat per absent label
+            try:
+                entries = [e for e in os.scandir(self.label_dir) if e.name.endswith(".txt")]
+            except FileNotFoundError:
+                entries = []
+            found = {e.name[:-4]: e for e in entries if e.name[:-4] in images}
+            return [f"{stem}={stat_token(found[stem].stat())}" for stem in sorted(found)]
+        stats = ((stem, _stat(f"{self.label_dir}/{stem}.txt")) for stem in sorted(images))
+        return [f"{stem}={token}" for stem, token in stats if token != stat_token(None)]
 
 
 def _stat(path: str) -> str:
