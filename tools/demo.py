@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def step(title: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Print and run one `yolo-pipeline` command."""
@@ -43,7 +45,36 @@ def main(out: Path) -> None:
     info = manifest["splits"]["train"]
     show("   manifest.json (train split, abridged)", json.dumps(
         {k: info[k] for k in ("list_file", "images", "boxes", "unannotated", "labels_written")}, indent=2))
-    print(f"\nDemo finished: everything is under {out}")
+    dataset = raw / "yolo"
+    cfg = out / "cfg"
+    step("3. darknet + Ultralytics files, each value with its reason",
+         "configs", str(dataset), "--template", "yolov3-tiny", "--out", str(cfg), "--name", "demo")
+    step("   check them for the darknet on this machine (0 = clean)",
+         "check-cfg", str(cfg / "demo.cfg"), "--data", str(cfg / "demo.data"), check=False)
+    step("   a real-world broken cfg is caught, with line numbers (exit 1)",
+         "check-cfg", str(REPO / "tests/data/cfg/maskDetectionYolov3_yolo_mask-test.cfg"),
+         "--darknet", "alexeyab", check=False)
+    runs = [str(REPO / "tests/data/logs/fire-detection_log.txt")]
+    if shutil.which("darknet"):
+        smoke = out / "darknet-smoke"
+        step("4. a 10-iteration darknet training on the demo data (real binary, CPU)",
+             "configs", str(dataset), "-t", "yolov3-tiny", "-o", str(smoke), "--name", "smoke",
+             "--width", "160", "--height", "160", "--batch", "2", "--subdivisions", "1",
+             "--max-batches", "10")
+        log = smoke / "train.log"
+        with open(log, "w") as f:
+            subprocess.run(["stdbuf", "-oL", "-eL", "darknet", "detector", "train", str(smoke / "smoke.data"),
+                            str(smoke / "smoke.cfg")], stdout=f, stderr=subprocess.STDOUT, cwd=smoke,
+                           timeout=300, check=False)
+        show("   its last log lines", "".join(log.read_text(errors="replace").splitlines(True)[-3:]))
+        runs.insert(0, str(log))
+    else:
+        print("\n(darknet not installed: the darknet smoke run is skipped; `make demo` installs it via apt)")
+    for run in runs:
+        name = Path(run).parent.name if Path(run).name == "train.log" else Path(run).stem
+        step(f"5. summarize {name}: loss/mAP tables, chart.png, report.md, projected finish",
+             "summarize", run, "--out", str(out / "summary" / name))
+    print(f"\nDemo finished: everything is under {out}  (charts: {out / 'summary'}/*/chart.png)")
 
 
 if __name__ == "__main__":
