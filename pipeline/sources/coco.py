@@ -222,15 +222,17 @@ class CocoJob:
     key_of: dict[int, str]
     payload: bytes
 
-    def entries(self) -> list[tuple[Image, list[Annotation] | None]]:
-        """The job's images and their annotations."""
+    def entries(self) -> list[tuple[Image, list[Annotation] | None, bool | None, bool | None]]:
+        """(image, its annotations or None, image on disk?, label on disk?); None = not listed."""
+        ann = SegAnnotation if self.task == "segment" else Annotation
+        kind = list[tuple[Image, list[ann] | None, bool | None, bool | None]]
         if self.task == "segment":
-            return msgspec.json.decode(self.payload, type=list[tuple[Image, list[SegAnnotation] | None]])
-        return msgspec.msgpack.decode(self.payload, type=list[tuple[Image, list[Annotation] | None]])
+            return msgspec.json.decode(self.payload, type=kind)
+        return msgspec.msgpack.decode(self.payload, type=kind)
 
     def items(self, ctx: JobContext) -> Iterator[LabelItem]:
         """One `LabelItem` per image, in the JSON's order."""
-        for img, anns in self.entries():
+        for img, anns, on_disk, label_exists in self.entries():
             file_name, width, height = img.file_name, img.width, img.height
             try:
                 rel = str(safe_relative(file_name))
@@ -244,7 +246,7 @@ class CocoJob:
                 yield LabelItem(image, label, None, skip=True,
                                 problems=(Problem("unsafe_file_name", file_name, "a .txt image name"),))
                 continue
-            if not os.path.isfile(image):
+            if not (os.path.isfile(image) if on_disk is None else on_disk):
                 yield LabelItem(image, label, None, skip=True,
                                 problems=(Problem("missing_image", image, f"listed as {file_name!r}"),))
                 continue
@@ -258,11 +260,12 @@ class CocoJob:
                     continue
                 fixes = ("size_from_image",)
             if anns is None:
-                yield LabelItem(image, label, None, fixes=fixes)
+                yield LabelItem(image, label, None, fixes=fixes, label_exists=label_exists)
             elif self.task == "segment":
-                yield self._segment_item(image, label, width, height, anns, ctx.class_ids, fixes)
+                yield self._segment_item(image, label, label_exists, width, height, anns, ctx.class_ids,
+                                         fixes)
             else:
-                yield self._detect_item(image, label, width, height, anns, fixes)
+                yield self._detect_item(image, label, label_exists, width, height, anns, fixes)
 
     def _usable(self, image: str, ann: Annotation, problems: list, fixes: list) -> bool:
         if ann.iscrowd and self.crowd == "skip":
@@ -274,7 +277,7 @@ class CocoJob:
             return False
         return True
 
-    def _detect_item(self, image, label, width, height, anns, fixes) -> LabelItem:
+    def _detect_item(self, image, label, label_exists, width, height, anns, fixes) -> LabelItem:
         problems: list[Problem] = []
         fix_list = list(fixes)
         objects = []
@@ -286,9 +289,9 @@ class CocoJob:
                 continue
             objects.append(ObjectAnnotation(self.key_of[ann.category_id], Box.from_xywh(*ann.bbox)))
         return LabelItem(image, label, ImageRecord(width, height, tuple(objects)),
-                         problems=tuple(problems), fixes=tuple(fix_list))
+                         problems=tuple(problems), fixes=tuple(fix_list), label_exists=label_exists)
 
-    def _segment_item(self, image, label, width, height, anns, class_ids, fixes) -> LabelItem:
+    def _segment_item(self, image, label, label_exists, width, height, anns, class_ids, fixes) -> LabelItem:
         from pipeline.sources import polygons  # numpy + cv2: only a segment run pays for them
 
         problems: list[Problem] = []
@@ -311,7 +314,8 @@ class CocoJob:
                 lines.append(line)
                 result.class_ids.append(cid)
         result.text = "".join(lines).encode()
-        return LabelItem(image, label, None, result=result, problems=tuple(problems), fixes=tuple(fix_list))
+        return LabelItem(image, label, None, result=result, problems=tuple(problems), fixes=tuple(fix_list),
+                         label_exists=label_exists)
 
     def fingerprint(self, ctx: JobContext) -> None:
         """No cache: the JSON is decoded anyway, and unchanged labels are not rewritten."""
@@ -347,7 +351,7 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
     groups = group_by_image(data.annotations)
     data.annotations.clear()
     seen_ids: set = set()
-    seen_labels: set[str] = set()
+    seen_labels: set[tuple[str, str]] = set()
     jobs: list = []
     batch: list = []
 
@@ -357,18 +361,25 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
         jobs.append(CocoJob(f"coco-{len(jobs):05d}", images_dir, task, crowd, table.key_of, encode(batch)))
         batch.clear()
 
+    listings: dict[str, frozenset[str] | None] = {}
     for img in data.images:
         if img.id in seen_ids:
             notes.append(Problem("duplicate_image_id", where, f"image id {img.id} ({img.file_name!r})"))
             continue
         seen_ids.add(img.id)
-        stem = os.path.splitext(img.file_name.replace("\\", "/"))[0]
-        if stem in seen_labels:
+        folder, _, name = img.file_name.replace("\\", "/").rpartition("/")
+        stem = os.path.splitext(name)[0]
+        if (folder, stem) in seen_labels:
             notes.append(Problem("duplicate_label_path", where, f"{img.file_name!r}: label {stem}.txt taken"))
             groups.pop(img.id, None)
             continue
-        seen_labels.add(stem)
-        batch.append((img, groups.pop(img.id, None)))
+        seen_labels.add((folder, stem))
+        if folder not in listings:
+            listings[folder] = _listing(images_dir, folder)
+        listing = listings[folder]
+        on_disk = None if listing is None else name in listing
+        label_exists = None if listing is None else stem + ".txt" in listing
+        batch.append((img, groups.pop(img.id, None), on_disk, label_exists))
         if len(batch) == job_images:
             flush()
     if batch:
@@ -379,6 +390,16 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
     notes.extend(Problem("unused_category", where, f"{c.key!r} (id {c.source_id}) -> class {c.id}")
                  for c in table.classes if c.source_id not in used)
     return [NotesJob("notes", notes), *jobs]
+
+
+def _listing(images_dir: str, folder: str) -> frozenset[str] | None:
+    """Names in `images_dir/folder`, listed once for all its images; None when the folder
+    name is unsafe or unreadable (the worker then checks each file itself)."""
+    try:
+        path = os.path.join(images_dir, str(safe_relative(folder))) if folder else images_dir
+        return frozenset(os.listdir(path))
+    except (UserError, OSError):
+        return None
 
 
 def default_split(json_path: Path) -> str:

@@ -1,0 +1,171 @@
+"""Benchmark: `convert coco` vs Ultralytics' `convert_coco` vs the orjson floor, on one file.
+
+The file is generated (`pipeline.synth_coco`): ~110 MB, 29,600 images, 215,000 annotations
+with polygons and ~1% crowd RLE, i.e. 25% of train2017. Each contender runs as its own
+process, alternately, REPEATS times; the table gives medians. Memory: the peak RSS of the
+largest process of the run (from `wait4`, as the kernel counts it), and the peak of the
+summed PSS over the process tree (sampled every 20 ms; PSS splits pages that forked workers
+share, so it is what the whole run really holds). Labels are deleted between runs, so
+every run writes all its files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from pipeline.synth_coco import make_coco_images, make_coco_json
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+IMAGES, ANNOTATIONS = 29_600, 215_000
+
+FLOOR = """
+import orjson, os, sys
+data = orjson.loads(open(sys.argv[1], "rb").read())
+out = sys.argv[2]
+for image in data["images"]:
+    with open(os.path.join(out, os.path.splitext(image["file_name"])[0] + ".txt"), "wb") as f:
+        f.write(b"0 0.500000 0.500000 0.250000 0.250000\\n")
+"""
+
+ULTRALYTICS = """
+import sys
+from pipeline.ultralytics_env import offline_ultralytics
+offline_ultralytics()
+from ultralytics.data.converter import convert_coco
+convert_coco(labels_dir=sys.argv[1], save_dir=sys.argv[2], use_segments=False, cls91to80=True)
+"""
+
+IMPORT_ONLY = """
+from pipeline.ultralytics_env import offline_ultralytics
+offline_ultralytics()
+import ultralytics.data.converter
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS of the largest process (MB), peak summed PSS of the tree (MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    peak_pss = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_pss
+        while not done.is_set():
+            total = 0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    total += p.memory_full_info().pss
+            except psutil.Error:
+                pass
+            peak_pss = max(peak_pss, total)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    done.set()
+    thread.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024, peak_pss / 2**20
+
+
+def _prepare(work: Path) -> tuple[Path, Path]:
+    stamp = work / "params.json"
+    js = work / "annotations" / "instances_synth.json"
+    images = work / "images"
+    params = {"images": IMAGES, "annotations": ANNOTATIONS, "seed": 0}
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == params and js.is_file()):
+        shutil.rmtree(work, ignore_errors=True)
+        make_coco_json(js, images=IMAGES, annotations=ANNOTATIONS)
+        make_coco_images(js, images)
+        stamp.write_text(json.dumps(params))
+    return js, images
+
+
+def _clean(images: Path, *folders: Path) -> None:
+    for entry in os.scandir(images):
+        if entry.name.endswith(".txt"):
+            os.unlink(entry.path)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _count_lines(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*.txt")]
+    return len(files), sum(p.read_bytes().count(b"\n") for p in files)
+
+
+def run(workdir: Path) -> str:
+    """Generate the file once, run every contender REPEATS times alternately, return markdown."""
+    js, images = _prepare(workdir)
+    size_mb = js.stat().st_size / 2**20
+    out, ultra, floor = workdir / "yolo", workdir / "ultralytics", workdir / "floor"
+    py = sys.executable
+    cores = os.cpu_count() or 1
+    contenders = {
+        f"yolo-pipeline convert coco (-j {cores})":
+            [py, "-m", "pipeline", "-q", "convert", "coco", str(js), "--images", str(images),
+             "--out", str(out), "-j", str(cores)],
+        "yolo-pipeline convert coco (-j 1)":
+            [py, "-m", "pipeline", "-q", "convert", "coco", str(js), "--images", str(images),
+             "--out", str(out), "-j", "1"],
+        "orjson floor (loads + one fixed file per image)": [py, "-c", FLOOR, str(js), str(floor)],
+        "Ultralytics 8.4 convert_coco": [py, "-c", ULTRALYTICS, str(js.parent), str(ultra)],
+        "(Ultralytics import alone)": [py, "-c", IMPORT_ONLY],
+    }
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in contenders}
+    counts: dict[str, tuple[int, int]] = {}
+    names = list(contenders)
+    for round_ in range(REPEATS):
+        for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            _clean(images, out, ultra, floor)
+            floor.mkdir(parents=True)
+            results[name].append(measure(contenders[name]))
+            print(f"  {name}: {results[name][-1][0]:.2f} s", flush=True)
+            if name.startswith("yolo-pipeline") and name not in counts:
+                counts["ours"] = _count_lines(images)
+            elif name.startswith("Ultralytics"):
+                counts["ultralytics"] = _count_lines(ultra)
+    _clean(images, out, ultra, floor)
+    med = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+           for name, runs in results.items()}
+    ours, floor_t, ultra_t = med[names[0]][0], med[names[2]][0], med[names[3]][0]
+    rows = [
+        f"| {name} | {t:.2f} | {rss:,.0f} | {rss / size_mb:.2f}x | {pss:,.0f} |"
+        for name, (t, rss, pss) in med.items()
+    ]
+    return "\n".join([
+        "## convert coco",
+        "",
+        f"Generated COCO-like file: {size_mb:,.1f} MiB, {IMAGES:,} images, {ANNOTATIONS:,} annotations "
+        f"(polygons, ~1% crowd RLE). Medians of {REPEATS} alternating runs; {cores} cores. "
+        "Times are whole processes (interpreter start and imports included).",
+        "",
+        "| contender | time (s) | peak RSS, largest process (MiB) | RSS / JSON size | "
+        "peak PSS, whole tree (MiB) |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"- vs the orjson floor: {floor_t / ours:.2f}x faster (target: faster); vs Ultralytics "
+        f"convert_coco: {ultra_t / ours:.1f}x faster (target: at least 4x); peak RSS "
+        f"{med[names[0]][1] / size_mb:.2f}x the JSON size (target: at most 2.5x).",
+        f"- Label files / lines written: this converter {counts['ours'][0]:,} / {counts['ours'][1]:,}; "
+        f"Ultralytics {counts['ultralytics'][0]:,} / {counts['ultralytics'][1]:,} (both skip crowd; "
+        "this converter also clips boxes to the image and lists only images found on disk).",
+        "",
+    ])
