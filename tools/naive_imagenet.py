@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 
 
 def main(root: str) -> None:
-    wnids = [line.split()[0] for line in open(os.path.join(root, "LOC_synset_mapping.txt"))]
+    with open(os.path.join(root, "LOC_synset_mapping.txt")) as f:
+        wnids = [line.split()[0] for line in f]
     ids = {w: i for i, w in enumerate(wnids)}
     for split in ("train", "val"):
         ann_root = os.path.join(root, "ILSVRC", "Annotations", "CLS-LOC", split)
