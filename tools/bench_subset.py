@@ -4,7 +4,8 @@ The tree is generated directly in its converted form (no XML conversion): 1,000 
 folders with 1,281,167 empty placeholder train images, 544,546 label files beside the
 annotated ones, 50,000 val images with labels, list files and a manifest with the real
 wnids and names. Each command runs as its own process (`python -m pipeline -q ...`), so
-times include start-up; peak RSS is the command's main process. The page cache is warm
+times include start-up; peak RSS is the command's main process (VmHWM: ru_maxrss would
+inherit the bench's own peak through fork+exec). The page cache is warm
 (the tree was just written). Run alone: `python tools/bench_subset.py [WORKDIR]`.
 """
 
@@ -14,7 +15,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -71,6 +71,7 @@ def make_converted_tree(work: Path, workers: int = 2) -> Path:
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         listed = pool.map(_write_class, jobs, chunksize=10)
     (dataset / "train.txt").write_text("".join(p + "\n" for chunk in listed for p in chunk))
+    del listed
     train = SplitInfo(str(dataset / "train.txt"), images=TRAIN_LABELS, per_class={
         c.key: ClassCount(plan[c.id][1], plan[c.id][1] + plan[c.id][1] // 8) for c in classes})
     train.boxes = sum(c.boxes for c in train.per_class.values())
@@ -97,7 +98,7 @@ def make_converted_tree(work: Path, workers: int = 2) -> Path:
 
 
 _MEASURE = """
-import resource, sys, time
+import sys, time
 t = time.perf_counter()
 from pipeline.cli import cli
 try:
@@ -106,8 +107,8 @@ except SystemExit as e:
     code = e.code or 0
 else:
     code = 0
-print("BENCH", time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-      code, file=sys.stderr)
+hwm = next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
+print("BENCH", time.perf_counter() - t, hwm, code, file=sys.stderr)
 """
 
 
@@ -124,7 +125,7 @@ def measure(*args: str) -> tuple[float, float, int, str]:
 def run(workdir: Path) -> str:
     """Generate, time the commands, clean up; returns the markdown section."""
     work = Path(workdir).absolute() / "imagenet-full"
-    shutil.rmtree(work, ignore_errors=True)
+    subprocess.run(["rm", "-rf", str(work)], check=False)
     t = time.perf_counter()
     dataset = make_converted_tree(work)
     generated = time.perf_counter() - t
@@ -143,14 +144,16 @@ def run(workdir: Path) -> str:
     rows.append(("`stats` whole tree (+ chart)", *st[:3], f"{boxes:,} boxes"))
     ck = measure("check", str(dataset), "--report", str(work / "check.tsv"))
     rows.append(("`check` whole tree", *ck[:3], "lists, labels, orphans"))
-    shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()[0]
+    subprocess.run(["rm", "-rf", str(work)], check=False)  # ~2x faster than shutil.rmtree
     table = "\n".join(f"| {name} | {s:.1f} | {rss:.0f} | {rc} | {note} |"
                       for name, s, rss, rc, note in rows)
     return (
         "## subset / stats / check on a full-size converted ImageNet tree\n\n"
         f"1,000 classes, {TRAIN_IMAGES:,} train images (empty placeholders), "
         f"{TRAIN_LABELS:,} train labels, {VAL_IMAGES:,} val images + labels; generated in "
-        f"{generated:.0f} s. Warm page cache; {os.cpu_count()} cores. Target for the subset: "
+        f"{generated:.0f} s. Warm page cache; {os.cpu_count()} cores, load average {load:.1f} "
+        "at the end (the machine is shared). Target for the subset: "
         "under 15 s.\n\n| command | seconds | peak RSS MiB | exit | note |\n|---|---|---|---|---|\n"
         f"{table}\n\nThe subset reads the lists and every label once (~3 us a file with "
         "`os.read`), then writes only the chosen classes' links and labels (~1% of files).\n"

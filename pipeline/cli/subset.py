@@ -67,7 +67,9 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
       yolo-pipeline subset data/yolo --top 10 --dry-run
       yolo-pipeline subset data/yolo --spread 10 --min-images 300 --out data/in10
       yolo-pipeline subset data/yolo --classes tench,goldfish,n01443537 --out data/fish
-      yolo-pipeline subset data/in10 --exclude n02085620 --max-per-class 200 --out data/in9
+      yolo-pipeline subset data/yolo --top 12 --exclude Chihuahua --max-per-class 200 \\
+          --val-fraction 0.1 --seed 1 --out data/in11
+      yolo-pipeline subset data/in10 --top 5 --out data/in5
     """
     from pipeline.class_choice import choose_classes, load_synonyms
     from pipeline.dataset import open_dataset
@@ -92,12 +94,22 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
     report = build_subset(dataset, out, rule, options)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    from pipeline.cli.convert import summary_text
-
-    splits = tuple(report.manifest.splits)
     emit(msgspec.to_builtins(report.manifest), as_json,
-         f"{choice_table(report.choice)}\n{summary_text(report.manifest, splits)}\n"
-         f"wrote {report.out}")
+         f"{choice_table(report.choice)}\n{split_summary(report.manifest)}\nwrote {report.out}")
+
+
+def split_summary(manifest) -> str:
+    """Per split: images and boxes kept, images left with no box, labels, problems."""
+    lines = []
+    for split, info in manifest.splits.items():
+        lines.append(
+            f"{split}: {info.images:,} images, {info.boxes:,} boxes; {info.unannotated:,} left "
+            f"with no box of the chosen classes ({info.unannotated_listed:,} listed); labels "
+            f"{info.labels_written:,} written, {info.labels_unchanged:,} unchanged")
+        if info.problems:
+            lines.append("  problems: " + ", ".join(
+                f"{k} {v.count:,}" for k, v in info.problems.items()) + f" (see {info.problems_file})")
+    return "\n".join(lines)
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
