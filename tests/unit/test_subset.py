@@ -274,3 +274,15 @@ def test_refuses_a_foreign_folder_and_warns_about_pjreddie_paths(source, tmp_pat
     report = build_subset(source, tmp_path / "images" / "s", ClassRule(top=1),
                           SubsetOptions(workers=1))
     assert report.warnings and "pjreddie" in report.warnings[0]
+
+
+def test_spread_on_real_imagenet_ids_avoids_the_dog_run():
+    classes = parse_synsets((DATA / "LOC_synset_mapping.txt").read_text())
+    dogs = range(151, 269)  # Chihuahua .. Mexican hairless: one run of sorted wnids
+    assert (classes[151].name, classes[268].name) == ("Chihuahua", "Mexican hairless")
+    counts = {c.key: ClassCount(images=1300 - c.id % 7 if c.id in dogs else 700 + c.id % 13)
+              for c in classes}
+    top = sorted(classes, key=lambda c: (-counts[c.key].images, c.id))[:10]
+    spread = spread_pick(classes, counts, 10)
+    assert all(c.id in dogs for c in top)
+    assert sum(c.id in dogs for c in spread) <= 2 and len({c.id // 100 for c in spread}) == 10
