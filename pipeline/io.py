@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO
 
+import imagesize
 from lxml import etree
 
 from pipeline.errors import FormatError, UserError
@@ -114,14 +115,18 @@ def parse_xml(data: bytes, path: str, parser: etree.XMLParser) -> etree._Element
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the image header only; the pixels are not decoded."""
-    from PIL import Image, UnidentifiedImageError
+    """(width, height) from the image header only; the pixels are not decoded.
 
+    Uses `imagesize` (JPEG, PNG, BMP, GIF, TIFF, WebP...), which reads a few hundred bytes;
+    an unknown or broken header is a `FormatError`.
+    """
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        width, height = imagesize.get(path)
+    except (OSError, ValueError) as exc:
         raise FormatError(path, f"cannot read image header: {exc}") from None
+    if width <= 0 or height <= 0:
+        raise FormatError(path, "cannot read image header: unknown format or broken file")
+    return int(width), int(height)
 
 
 def safe_relative(name: str) -> PurePosixPath:

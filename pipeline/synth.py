@@ -16,8 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-_ADJECTIVES = ("red", "blue", "green", "yellow", "purple", "orange", "grey", "pink", "teal", "brown")
-_NOUNS = ("disc", "square", "triangle", "ring", "bar", "cross", "star", "kite", "drop", "blob")
+_COLOURS = (  # name, BGR
+    ("red", (40, 40, 220)), ("blue", (220, 90, 30)), ("green", (60, 200, 60)), ("yellow", (40, 220, 230)),
+    ("purple", (200, 60, 150)), ("orange", (20, 140, 250)), ("white", (235, 235, 235)),
+    ("pink", (190, 150, 250)), ("teal", (170, 170, 20)), ("brown", (30, 80, 140)),
+)
+_SHAPES = ("square", "disc", "triangle")
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,12 @@ def wnid(index: int) -> str:
 
 
 def class_name(index: int) -> str:
-    """Human name of class `index` ("red disc", "blue square", ...)."""
-    return f"{_ADJECTIVES[index % 10]} {_NOUNS[(index // 10) % 10]}" + (
-        f" {index // 100}" if index >= 100 else ""
-    )
+    """Human name of class `index`, saying what is drawn: "red square", "blue disc", ...
+
+    Colour and shape cycle together every 30 classes; later ones get a number.
+    """
+    name = f"{_COLOURS[index % 10][0]} {_SHAPES[index % 3]}"
+    return name if index < 30 else f"{name} {index // 30}"
 
 
 def _xml(folder: str, stem: str, width: int, height: int, boxes: list[tuple[str, tuple]]) -> str:
@@ -65,12 +71,11 @@ def _xml(folder: str, stem: str, width: int, height: int, boxes: list[tuple[str,
 def _draw(width: int, height: int, boxes: list[tuple[int, tuple]], rng: random.Random) -> bytes:
     image = np.full((height, width, 3), rng.randrange(30, 90), np.uint8)
     for cls, (x1, y1, x2, y2) in boxes:
-        hue = (cls * 37) % 180
-        colour = cv2.cvtColor(np.uint8([[[hue, 220, 230]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
-        shape = cls % 3
-        if shape == 0:
+        colour = _COLOURS[cls % 10][1]
+        shape = _SHAPES[cls % 3]
+        if shape == "square":
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, -1)
-        elif shape == 1:
+        elif shape == "disc":
             cv2.ellipse(image, (((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1, y2 - y1), 0), colour, -1)
         else:
             pts = np.array([[(x1 + x2) // 2, y1], [x1, y2], [x2, y2]], np.int32)

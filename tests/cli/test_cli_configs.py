@@ -41,7 +41,7 @@ def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path):
     assert train == Path(manifest.splits["train"].list_file).read_text().splitlines()
     assert len(train) == 6 and all(p.startswith("/") for p in train)
     assert len((out / "valid.txt").read_text().splitlines()) == 4
-    assert (out / "toy.names").read_text() == "red disc\nblue disc\n"
+    assert (out / "toy.names").read_text() == "red square\nblue disc\n"
     data = dict(line.split("=", 1) for line in (out / "toy.data").read_text().splitlines())
     assert data == {"classes": "2", "train": str(out / "train.txt"),
                     "valid": str(out / "valid.txt"), "names": str(out / "toy.names"),
@@ -135,7 +135,7 @@ def test_ultralytics_accepts_generated_data_yaml(dataset, tmp_path):
     from ultralytics.utils import DEFAULT_CFG
 
     info = check_det_dataset(str(out / "data.yaml"))
-    assert info["nc"] == 2 and info["names"] == {0: "red disc", 1: "blue disc"}
+    assert info["nc"] == 2 and info["names"] == {0: "red square", 1: "blue disc"}
     cfg = DEFAULT_CFG
     cfg.imgsz = 64
     ds = build_yolo_dataset(cfg, info["train"], batch=2, data=info, mode="val")
