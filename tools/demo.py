@@ -45,9 +45,16 @@ def main(out: Path) -> None:
     info = manifest["splits"]["train"]
     show("   manifest.json (train split, abridged)", json.dumps(
         {k: info[k] for k in ("list_file", "images", "boxes", "unannotated", "labels_written")}, indent=2))
-    dataset = raw / "yolo"
+    sub = out / "sub4"
+    step("3. choose 4 distinct classes (dry run), then build the subset: symlinks + remapped labels",
+         "subset", str(raw / "yolo"), "--spread", "4", "--dry-run")
+    step("   build it", "subset", str(raw / "yolo"), "--spread", "4", "--out", str(sub))
+    step("   check it: every label line, every listed image (decoded)", "check", str(sub), "--decode")
+    step("   stats, with a chart of class balance and box sizes",
+         "stats", str(sub), "--chart", str(sub / "stats.png"))
+    dataset = sub
     cfg = out / "cfg"
-    step("3. darknet + Ultralytics files, each value with its reason",
+    step("4. darknet + Ultralytics files, each value with its reason",
          "configs", str(dataset), "--template", "yolov3-tiny", "--out", str(cfg), "--name", "demo")
     step("   check them for the darknet on this machine (0 = clean)",
          "check-cfg", str(cfg / "demo.cfg"), "--data", str(cfg / "demo.data"), check=False)
@@ -57,7 +64,7 @@ def main(out: Path) -> None:
     runs = [str(REPO / "tests/data/logs/fire-detection_log.txt")]
     if shutil.which("darknet"):
         smoke = out / "darknet-smoke"
-        step("4. a 10-iteration darknet training on the demo data (real binary, CPU)",
+        step("5. a 10-iteration darknet training on the demo data (real binary, CPU)",
              "configs", str(dataset), "-t", "yolov3-tiny", "-o", str(smoke), "--name", "smoke",
              "--width", "160", "--height", "160", "--batch", "2", "--subdivisions", "1",
              "--max-batches", "10")
@@ -72,7 +79,7 @@ def main(out: Path) -> None:
         print("\n(darknet not installed: the darknet smoke run is skipped; `make demo` installs it via apt)")
     for run in runs:
         name = Path(run).parent.name if Path(run).name == "train.log" else Path(run).stem
-        step(f"5. summarize {name}: loss/mAP tables, chart.png, report.md, projected finish",
+        step(f"6. summarize {name}: loss/mAP tables, chart.png, report.md, projected finish",
              "summarize", run, "--out", str(out / "summary" / name))
     print(f"\nDemo finished: everything is under {out}  (charts: {out / 'summary'}/*/chart.png)")
 
