@@ -2,18 +2,18 @@
 
 Used by `subset`, `check` and `stats`. A dataset folder holds `manifest.json`; each split
 names its list file (absolute image paths, one a line); each image's label `<stem>.txt`
-lies beside it. Label files are read with plain `os.read` (~3 us a file): at ImageNet
+lies beside it. Label files are read with `pipeline.io.read_bytes` (~3 us a file): at ImageNet
 scale (544,546 labels) a full pass takes seconds, so no index is kept.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UserError
+from pipeline.io import read_bytes
 from pipeline.manifest import Manifest, read_manifest
 
 #: Kinds of bad label lines, in the order `parse_line` tests them.
@@ -75,16 +75,9 @@ def read_list(path: str | Path) -> list[str]:
 def label_bytes(path: str) -> bytes | None:
     """Whole content of a (small) label file, or None when it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return read_bytes(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def label_lines(data: bytes) -> list[bytes]:
