@@ -4,7 +4,7 @@ The file is generated (`pipeline.synth_coco`): ~110 MB, 29,600 images, 215,000 a
 with polygons and ~1% crowd RLE, i.e. 25% of train2017. Each contender runs as its own
 process, alternately, REPEATS times; the table gives medians. Memory: the peak RSS of the
 largest process of the run (from `wait4`, as the kernel counts it), and the peak of the
-summed PSS over the process tree (sampled every 20 ms; PSS splits pages that forked workers
+summed PSS over the process tree (sampled every 0.25 s; PSS splits pages that forked workers
 share, so it is what the whole run really holds). Labels are deleted between runs, so
 every run writes all its files.
 """
@@ -25,6 +25,7 @@ import psutil
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 IMAGES, ANNOTATIONS = 29_600, 215_000
+PSS_EVERY = 0.25  # s; reading smaps costs CPU, sampling faster slows the runs on a small machine
 
 FLOOR = """
 import orjson, os, sys
@@ -84,7 +85,7 @@ def measure(cmd: list[str], scratch: Path) -> tuple[float, float, float]:
             except psutil.Error:
                 pass
             peak_pss = max(peak_pss, total)
-            time.sleep(0.02)
+            time.sleep(PSS_EVERY)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, 
 from pipeline.cli.convert import convert, difficult_option, summary_text, unannotated_option
 from pipeline.cli.synth import synth
 from pipeline.convert import ConvertOptions
+from pipeline.sources.coco import MAX_JSON_BYTES, convert_coco, default_split
 
 
 @convert.command("coco", context_settings=CONTEXT_SETTINGS)
@@ -30,9 +31,11 @@ from pipeline.convert import ConvertOptions
               help="Split name in the dataset. [default: from the file name, instances_val2017 -> val2017]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Dataset folder (manifest, lists, names). [default: IMAGES/../yolo]")
+@click.option("--max-json-mb", type=click.IntRange(1), default=MAX_JSON_BYTES // 2**20, show_default=True,
+              help="Refuse a larger JSON before reading it (a detect run needs ~2x its size in memory).")
 @workers_option
 @json_option
-def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, workers, as_json):
+def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, max_json_mb, workers, as_json):
     """Convert a COCO instances JSON: `<image stem>.txt` beside every image under --images.
 
     Writes in the dataset folder: manifest.json, <split>.txt (absolute image paths),
@@ -45,11 +48,9 @@ def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, worke
       yolo-pipeline convert coco instances_train2017.json --images train2017 --ids coco80 -j 8
       yolo-pipeline convert coco export/test/_annotations.coco.json --images export/test --task segment
     """
-    from pipeline.sources.coco import convert_coco, default_split
-
     options = ConvertOptions(unannotated=unannotated, workers=workers, progress=progress_enabled())
     manifest = convert_coco(instances, images_dir, out=out, split=split, ids=ids, crowd=crowd, task=task,
-                            options=options)
+                            options=options, max_json_bytes=max_json_mb * 2**20)
     name = split or default_split(Path(instances))
     unused = manifest.source.get("unused_categories") or []
     text = summary_text(manifest, (name,))

@@ -129,7 +129,7 @@ def read_coco(
         raise FormatError(path, "empty file, not a COCO JSON")
     if size > max_bytes:
         raise UserError(f"{path} is {size / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB limit",
-                        "split the file or raise the limit")
+                        "raise it with --max-json-mb if this machine has ~2x that in free memory")
     kind = CocoSegFile if task == "segment" else CocoFile
     try:
         return msgspec.json.decode(path.read_bytes(), type=kind)

@@ -290,7 +290,7 @@ def test_truncated_wrong_typed_empty_and_oversized_json(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(FormatError, match="empty file"):
         read_coco(empty)
-    with pytest.raises(UserError, match="over the"):
+    with pytest.raises(UserError, match="over the .* limit \\(raise it with --max-json-mb"):
         read_coco(DATA / "instances_val2017_first4.json", max_bytes=1000)
 
 
@@ -342,3 +342,11 @@ def test_rle_mask_is_column_major_and_bad_rles_fall_back_to_the_box():
     assert found[0][0] == "rle_size_mismatch"
     outline, found = polygons.outline(b'"not a polygon"', None, 3, 2)
     assert outline is None and [k for k, _ in found] == ["bad_segmentation", "bad_bbox"]
+
+
+def test_repeated_category_names_and_ids():
+    table = class_table([Category(1, "cone"), Category(2, "cone"), Category(3, "cell")], where="f.json")
+    assert table.class_ids == {"cone#1": 0, "cone#2": 1, "cell": 2}
+    assert [p.kind for p in table.problems] == ["duplicate_category_name"] * 2
+    with pytest.raises(FormatError, match="category id 2 is listed twice"):
+        class_table([Category(2, "a"), Category(2, "b")], where="f.json")
