@@ -12,13 +12,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.datafiles import read_list as read_list_file
 from pipeline.errors import UserError
 from pipeline.io import read_bytes
 from pipeline.manifest import Manifest, read_manifest
-
-#: Kinds of bad label lines, in the order `parse_line` tests them.
-LINE_PROBLEMS = ("bad_field_count", "bad_number", "class_out_of_range",
-                 "coord_out_of_range", "non_positive_size")
 
 
 class LineError(ValueError):
@@ -64,25 +61,23 @@ def open_dataset(path: str | Path) -> Dataset:
 
 
 def read_list(path: str | Path) -> list[str]:
-    """Lines of a list file, stripped, blank lines left out; a missing file is a UserError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
-    except FileNotFoundError:
-        raise UserError(f"list file {path} is missing", "re-run the stage that wrote it") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """Lines of a list file, stripped, blank lines left out; a missing file is a UserError.
+
+    Parsing is `pipeline.datafiles.read_list`'s. Example: `read_list("data/in10/train.txt")`.
+    """
+    if not Path(path).is_file():
+        raise UserError(f"list file {path} is missing", "re-run the stage that wrote it")
+    return read_list_file(path)
 
 
 def label_bytes(path: str) -> bytes | None:
-    """Whole content of a (small) label file, or None when it does not exist."""
+    """Whole content of a (small) label file, or None when it is missing or unreadable
+    (a folder, no permission): darknet cannot use it either.
+    """
     try:
         return read_bytes(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return None
-
-
-def label_lines(data: bytes) -> list[bytes]:
-    """Non-blank lines of label bytes (CRLF and trailing spaces tolerated)."""
-    return [line for line in (raw.strip() for raw in data.splitlines()) if line]
 
 
 def parse_line(line: bytes, num_classes: int) -> tuple[int, float, float, float, float]:
