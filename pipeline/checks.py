@@ -28,7 +28,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.core import Problem
+from pipeline.datafiles import read_names
 from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line, read_list
+from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_writer
 from pipeline.labels import label_path_beside, pjreddie_label_path
 
@@ -161,7 +163,10 @@ def _names_problem(ds: Dataset) -> Problem | None:
     path = Path(names) if os.path.isabs(names) else ds.root / names
     if not path.is_file():
         return Problem("names_mismatch", str(path), "file missing")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = [name for name in read_names(path) if name]
+    except PipelineError as exc:  # unreadable or binary
+        return Problem("names_mismatch", str(path), exc.message)
     if len(lines) != ds.num_classes:
         return Problem("names_mismatch", str(path),
                        f"{len(lines)} names, manifest has {ds.num_classes} classes")
@@ -203,11 +208,15 @@ def check_dataset(dataset: str | Path, *, decode: bool = False, duplicates: bool
     ds = open_dataset(dataset)
     path = Path(report_file).absolute() if report_file else ds.root / REPORT_NAME
     report = CheckReport(str(ds.root), str(path))
-    with atomic_writer(path) as out:
-        out.write("kind\tfile\tdetail\n")
-        for p in find_problems(ds, report, decode=decode, duplicates=duplicates,
-                               workers=workers, progress=progress):
-            report.problems[p.kind] += 1
-            out.write(f"{p.kind}\t{p.file}\t{p.detail}\n")
+    try:
+        with atomic_writer(path, "wb") as out:
+            out.write(b"kind\tfile\tdetail\n")
+            for p in find_problems(ds, report, decode=decode, duplicates=duplicates,
+                                   workers=workers, progress=progress):
+                report.problems[p.kind] += 1
+                # Paths are kept as bytes (a list may name non-UTF-8 files).
+                out.write(f"{p.kind}\t{p.file}\t{p.detail}\n".encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        raise UserError(f"cannot write the report {path}: {exc.strerror}") from None
     report.problems = Counter(dict(sorted(report.problems.items())))
     return report

@@ -137,3 +137,39 @@ def test_pjreddie_paths_are_a_warning_not_a_failure(tmp_path):
     convert_imagenet(root, options=ConvertOptions(workers=1))
     report = check_dataset(root / "yolo")
     assert report.ok and "pjreddie" in report.warnings[0]
+
+
+def test_label_that_is_a_folder_is_a_missing_label(dataset):
+    label = label_path_beside(first_image(dataset))
+    os.unlink(label)
+    os.mkdir(label)
+    assert dict(check_dataset(dataset).problems) == {"missing_label": 1}
+
+
+def test_list_file_that_is_a_folder_is_a_user_error(dataset):
+    from pipeline.dataset import read_list
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError, match="is missing"):
+        read_list(dataset)
+
+
+def test_non_utf8_paths_and_names_are_reported_not_raised(dataset):
+    with open(dataset / "train.txt", "ab") as f:
+        f.write(b"/no/such/\xff\xfe.jpg\n")
+    names = next(dataset.glob("*.names"))
+    names.write_bytes(b"\xff\xfe\n" * 3)
+    report = check_dataset(dataset)
+    assert dict(report.problems) == {"missing_image": 1}
+    assert b"/no/such/\xff\xfe.jpg" in Path(report.report_file).read_bytes()
+    names.write_bytes(b"a\x00b\n")
+    assert check_dataset(dataset).problems["names_mismatch"] == 1
+
+
+def test_unwritable_report_is_a_user_error(dataset, tmp_path):
+    from pipeline.errors import UserError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot write the report"):
+        check_dataset(dataset, report_file=blocker / "r.tsv")
