@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.dataset import LineError, label_bytes, open_dataset, parse_line
+from pipeline.errors import UserError
 from pipeline.io import atomic_write
 from pipeline.labels import label_path_beside
 
@@ -135,7 +136,13 @@ def render_text(stats: dict, max_classes: int = 20) -> str:
 
 
 def draw_chart(stats: dict, path: str | Path, split: str | None = None) -> None:
-    """PNG with class balance, boxes per image, box sizes and aspects (matplotlib Agg)."""
+    """PNG with class balance, boxes per image, box sizes and aspects (matplotlib Agg).
+
+    Drawn for `split` (default: train, else the first split); a dataset without splits
+    or an unwritable `path` is a UserError. Example: `draw_chart(stats, "train.png")`.
+    """
+    if not stats["splits"]:
+        raise UserError(f"{stats['dataset']}: no split to chart")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,4 +174,7 @@ def draw_chart(stats: dict, path: str | Path, split: str | None = None) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    try:
+        atomic_write(path, buf.getvalue())
+    except OSError as exc:
+        raise UserError(f"cannot write the chart {path}: {exc.strerror}") from None

@@ -75,3 +75,18 @@ def test_agrees_with_converter_counts_on_a_generated_tree(tmp_path):
         f"k{i}": {"images": i, "boxes": i} for i in range(1000)}}}}
     draw_chart(many, tmp_path / "many.png")  # 1000 classes: no tick labels, still drawn
     assert (tmp_path / "many.png").stat().st_size > 10_000
+
+
+def test_unreadable_label_empty_dataset_and_unwritable_chart(small, tmp_path):
+    from pipeline.errors import UserError
+
+    (small / "img" / "a.txt").unlink()
+    (small / "img" / "a.txt").mkdir()  # a folder where a label should be: counted missing
+    stats = dataset_stats(small)
+    assert stats["splits"]["train"]["missing_labels"] == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot write the chart"):
+        draw_chart(stats, blocker / "chart.png")
+    with pytest.raises(UserError, match="no split to chart"):
+        draw_chart({**stats, "splits": {}}, tmp_path / "none.png")
