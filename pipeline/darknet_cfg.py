@@ -14,6 +14,7 @@ All the values `configs` chooses are computed in `compute_values`, each with its
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ _WS = str.maketrans("", "", " \t\r\n")
 _VALUE = re.compile(r"^(?P<pre>[^=]*=[ \t]*)(?P<val>.*?)(?P<post>[ \t]*\r?\n?)$", re.S)
 _INT = re.compile(r"^[+-]?\d+")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+#: darknet reads whole numbers into a C `int`.
+C_INT_MAX = 2**31 - 1
 
 
 def darknet_text(raw: str) -> str:
@@ -310,6 +313,7 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
     heads = cfg.heads()
     if not heads:
         raise CfgError("template has no detection layer ([yolo], [region]...): not a detector")
+    _check_options(opts)
     net = cfg.net
     out: list[Choice] = []
 
@@ -371,6 +375,18 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
         if random is not None and head.section.type != "[detection]":
             put(idx, where, "random", random, random_reason)
     return out
+
+
+def _check_options(opts: CfgOptions) -> None:
+    """Given values darknet could not hold: beyond a C int, a non-finite learning rate."""
+    for key in ("width", "height", "batch", "subdivisions", "max_batches", "burn_in"):
+        value = getattr(opts, key)
+        if value is not None and value > C_INT_MAX:
+            raise CfgError(f"--{key.replace('_', '-')} {value}: above {C_INT_MAX} "
+                           "(darknet reads it as a C int)")
+    lr = opts.learning_rate
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise CfgError(f"--learning-rate {lr}: must be a positive finite number")
 
 
 def _batch(net: Section, opts: CfgOptions) -> tuple[tuple[int, str], tuple[int, str]]:
