@@ -29,8 +29,8 @@ from pipeline.datafiles import (
     write_names,
     write_ultralytics_yaml,
 )
+from pipeline.dataset import open_dataset
 from pipeline.errors import UserError
-from pipeline.manifest import read_manifest
 
 VAL_SPLITS = ("val", "valid", "validation", "test")
 
@@ -69,26 +69,29 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
 
     Example: `make_configs("/data/in10", "yolov3-tiny", "/data/in10/cfg")`.
     """
-    manifest = read_manifest(dataset)
+    ds = open_dataset(dataset)
+    manifest = ds.manifest
     names = manifest.class_names()
     if not names:
         raise UserError(f"dataset {dataset} has no classes")
     tpl = find_template(template)
     cfg = read_cfg(tpl)
     out = Path(out).resolve()
-    name = name or Path(dataset).resolve().name
+    name = name or ds.root.resolve().name
+    if name in (".", "..") or "/" in name:
+        raise UserError(f"--name {name!r} must be a plain file name (no '/')")
     notes: list[str] = []
-    train_split = manifest.splits.get("train")
-    if train_split is None:
+    if "train" not in manifest.splits:
         raise UserError(f"dataset {dataset} has no train split",
                         f"splits: {', '.join(manifest.splits) or 'none'}")
-    train = read_list(train_split.list_file, absolute=True)
+    # A relative list_file is relative to the dataset folder (Dataset.list_path).
+    train = read_list(ds.list_path("train"), absolute=True)
     val_name = next((s for s in VAL_SPLITS if s in manifest.splits), None)
     if val_name is None:
         valid = train
         notes.append("no val split: valid.txt lists the training images")
     else:
-        valid = read_list(manifest.splits[val_name].list_file, absolute=True)
+        valid = read_list(ds.list_path(val_name), absolute=True)
     if any(c.isspace() for c in str(out)):
         notes.append(f"{out} holds a space: darknet removes spaces from .data values")
 
@@ -98,15 +101,17 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
         ("names", f"{name}.names"), ("data", f"{name}.data"), ("cfg", f"{name}.cfg"),
         ("train", "train.txt"), ("valid", "valid.txt"), ("yaml", "data.yaml"),
         ("backup", "backup"))}
-    out.mkdir(parents=True, exist_ok=True)
-    os.makedirs(files["backup"], exist_ok=True)
-    write_names(files["names"], names)
-    write_list(files["train"], train)
-    write_list(files["valid"], valid)
-    write_data(files["data"], len(names), files["train"], files["valid"], files["names"],
-               files["backup"] + "/")
-    write_cfg(cfg, files["cfg"])
-    write_ultralytics_yaml(files["yaml"], files["train"], files["valid"], names)
+    try:
+        os.makedirs(files["backup"], exist_ok=True)
+        write_names(files["names"], names)
+        write_list(files["train"], train)
+        write_list(files["valid"], valid)
+        write_data(files["data"], len(names), files["train"], files["valid"], files["names"],
+                   files["backup"] + "/")
+        write_cfg(cfg, files["cfg"])
+        write_ultralytics_yaml(files["yaml"], files["train"], files["valid"], names)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror}") from None
     fork_name, _ = choose_fork(fork)
     # The fork's parser may not read the template (a yolov4 one on pjreddie): say so now.
     # max_batches below the rule is the user's choice here (--max-batches), already noted.

@@ -78,12 +78,38 @@ def test_configs_prints_each_value_with_its_reason(dataset, tmp_path):
     (("--template", "yolov3-tiny", "--width", 100), "Error: --width 100: must be a positive "
                                                    "multiple of 32"),
     (("--template", str(CFG / "not_a_cfg.cfg")), "Error: "),
+    (("--template", "yolov3-tiny", "--max-batches", 2**31), "Error: --max-batches 2147483648: "
+                                                           "above 2147483647"),
+    (("--template", "yolov3-tiny", "--learning-rate", "1e400"), "Error: --learning-rate inf"),
+    (("--template", "yolov3-tiny", "--name", "a/b"), "Error: --name 'a/b' must be a plain"),
 ])
 def test_configs_bad_input_is_one_line_exit_2(dataset, tmp_path, args, message):
     result = invoke("configs", dataset, "--out", tmp_path, *args)
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith(message)
+
+
+@needs_debian
+def test_configs_unwritable_out_is_exit_2(dataset, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = invoke("configs", dataset, "-t", "yolov3-tiny", "-o", tmp_path / "file" / "cfg")
+    assert result.exit_code == 2 and result.output.startswith("Error: cannot write to ")
+
+
+@needs_debian
+def test_configs_reads_relative_list_files_from_the_dataset_folder(dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(dataset, copy)
+    doc = json.loads((copy / "manifest.json").read_text())
+    for info in doc["splits"].values():
+        info["list_file"] = Path(info["list_file"]).name  # relative to the dataset folder
+    (copy / "manifest.json").write_text(json.dumps(doc))
+    result = invoke("configs", copy, "-t", "yolov3-tiny", "-o", tmp_path / "cfg")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cfg" / "train.txt").read_text() == (dataset / "train.txt").read_text()
 
 
 def test_configs_without_manifest_is_exit_2(tmp_path):
