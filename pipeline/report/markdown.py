@@ -6,12 +6,17 @@ out for one run (with per-class AP of the best mAP) or side by side for several.
 
 from __future__ import annotations
 
+import math
+
 from pipeline.report.summary import Summary
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds in words. Example: `duration(5400)` -> "1 h 30 min"; `duration(42)` -> "42 s"."""
-    if seconds is None:
+    """Seconds in words. Example: `duration(5400)` -> "1 h 30 min"; `duration(42)` -> "42 s".
+
+    None, nan and inf (a projection from absurd step times) give "—".
+    """
+    if seconds is None or not math.isfinite(seconds):
         return "—"
     if seconds < 90:
         return f"{seconds:.0f} s"

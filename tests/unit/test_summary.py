@@ -136,7 +136,7 @@ def test_wbc_and_failed_run_endings():
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (None, "—"), (42, "42 s"), (5340, "89 min"), (5400, "1 h 30 min"), (16544.989, "4 h 36 min"),
-    (8537 * 3600, "8,537 h 00 min")])
+    (8537 * 3600, "8,537 h 00 min"), (float("inf"), "—"), (float("nan"), "—")])
 def test_duration(seconds, text):
     assert duration(seconds) == text
 
