@@ -141,6 +141,14 @@ def summarize_paths(paths: list[str], out: str | Path | None = None, *,
     out = Path(out) if out else default_out(runs)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    try:
+        return _write_outputs(runs, out, max_batches=max_batches, cfg=cfg, progress=progress)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror}") from None
+
+
+def _write_outputs(runs: list[Run], out: Path, *, max_batches: int | None, cfg: str | None,
+                   progress: Callable[[int], None] | None) -> SummarizeResult:
     out.mkdir(parents=True, exist_ok=True)
     parsed = []
     with atomic_writer(out / "metrics.csv", "w") as f:

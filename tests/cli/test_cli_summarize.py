@@ -123,6 +123,17 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
     assert result.exit_code == 2 and "Missing argument" in result.output
 
 
+def test_huge_numbers_and_unwritable_out_are_not_tracebacks(tmp_path):
+    log = tmp_path / "huge.log"
+    log.write_text("1: 1e999, 1e999 avg, 0.001 rate, 1e308 seconds, 64 images\n"
+                   "2: 5.0, 5.0 avg, 0.001 rate, 1e308 seconds, 99999999999999999999 images\n")
+    result = invoke("summarize", log, "--out", tmp_path / "o", "--max-batches", 10**22)
+    assert result.exit_code == 0 and "projected finish" in result.output
+    (tmp_path / "file").write_text("")
+    result = invoke("summarize", log, "--out", tmp_path / "file" / "o")
+    assert result.exit_code == 2 and result.output.startswith("Error: cannot write to ")
+
+
 def test_help_has_examples():
     result = invoke("summarize", "--help")
     assert result.exit_code == 0 and "yolo-pipeline summarize runs/detect/train" in result.output
