@@ -338,9 +338,17 @@ def build_subset(dataset: str | Path, out: str | Path, rule: ClassRule,
 
     Example: `build_subset("data/yolo", "data/in10", ClassRule(top=10))`.
     """
-    options = options or SubsetOptions()
-    ds = open_dataset(dataset)
     out_dir = Path(out).absolute()
+    try:
+        return _build(dataset, out_dir, rule, options or SubsetOptions())
+    except OSError as exc:  # sources are read through helpers that report; this is `out`
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"cannot write the subset in {out_dir}: {where}{exc.strerror}") from None
+
+
+def _build(dataset: str | Path, out_dir: Path, rule: ClassRule, options: SubsetOptions
+           ) -> SubsetReport:
+    ds = open_dataset(dataset)
     old = _check_out(out_dir, ds.root)
     previous = _previous_images(old, out_dir)
     choice = choose_classes(ds.manifest, rule, load_synonyms(ds.manifest))

@@ -73,3 +73,18 @@ def test_missing_dataset_is_a_one_line_error(tmp_path):
     result = invoke("stats", tmp_path)
     assert result.exit_code == 2
     assert result.output.startswith("Error: no dataset manifest at")
+
+
+def test_unwritable_out_and_unreadable_labels_are_not_tracebacks(real, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = invoke("subset", real, "--top", "2", "--out", tmp_path / "file" / "sub")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: cannot write the subset in {tmp_path / 'file' / 'sub'}")
+    label = Path(real.parent / "ILSVRC/Data/CLS-LOC/train/n01440764/n01440764_107.txt")
+    label.unlink()
+    label.mkdir()  # a folder where a label should be: a missing label, for every command
+    result = invoke("subset", real, "--classes", "tench", "--out", tmp_path / "sub", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["splits"]["train"]["problems"]["missing_label"]["count"] == 1
+    assert invoke("check", real).exit_code == 1
+    assert invoke("stats", real).exit_code == 0
