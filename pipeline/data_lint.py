@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from pipeline.cfg_lint import ERROR, WARNING, Finding
 from pipeline.darknet_cfg import c_int
-from pipeline.datafiles import DATA_KEYS, DataFile, read_names
+from pipeline.datafiles import DATA_KEYS, DataFile, read_names, read_text
 from pipeline.errors import CfgError
-from pipeline.labels import PJREDDIE_EXTENSIONS, pjreddie_label_path
+from pipeline.labels import PJREDDIE_EXTENSIONS, label_path_beside, pjreddie_label_path
 
 #: Keys AlexeyAB's darknet also reads from a .data file.
 OTHER_DATA_KEYS = ("eval", "results", "map", "labels", "top", "difficult", "leaderboard")
@@ -131,7 +131,7 @@ def _path(data: DataFile, key: str, out: Findings, must_exist: bool) -> str | No
     ln = data.find(key)
     if ln is None:
         return None
-    raw = ln.raw.split("=", 1)[1].strip()
+    raw = data.raw_value(key) or ""
     value = ln.value
     if any(c in raw for c in " \t") and "#" not in raw:
         out.add(Finding("data-path-space", ERROR, data.path, ln.number,
@@ -157,11 +157,7 @@ def _names(path: str, classes: int, data: DataFile, out: Findings) -> None:
 
 
 def _list(list_path: str, fork: str, classes: int, out: Findings) -> int:
-    try:
-        with open(list_path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except OSError as exc:
-        raise CfgError(f"cannot read list {list_path}: {exc.strerror}") from None
+    text = read_text(list_path, "list")
     label_of = LABEL_PATH[fork]
     count = 0
     for number, raw in enumerate(text.splitlines(), 1):
@@ -189,7 +185,7 @@ def _image(list_path: str, number: int, image: str, fork: str, label_of, classes
             "the image itself as its label")
         return
     if not os.path.isfile(label):
-        beside = os.path.splitext(image)[0] + ".txt"
+        beside = label_path_beside(image)
         why = (f" (it rewrites the path; the label beside the image, {beside}, is not read)"
                if label != beside and os.path.isfile(beside) else "")
         add("label-missing", f"{fork}'s darknet looks for {label}: missing{why}; pjreddie "

@@ -55,7 +55,7 @@ def parse_data(text: str, path: str = "<data>") -> DataFile:
 
 def read_data(path: str | Path, required: tuple[str, ...] = REQUIRED_DATA_KEYS) -> DataFile:
     """Read a .data file; unreadable, binary or missing `required` keys raise CfgError."""
-    text = _read_text(path, "data")
+    text = read_text(path, "data")
     data = parse_data(text, str(path))
     missing = [k for k in required if data.get(k) is None]
     if missing:
@@ -90,7 +90,7 @@ def parse_names(text: str) -> list[str]:
 
 def read_names(path: str | Path) -> list[str]:
     """Read a .names file."""
-    return parse_names(_read_text(path, "names"))
+    return parse_names(read_text(path, "names"))
 
 
 def write_names(path: str | Path, names: list[str]) -> None:
@@ -116,7 +116,7 @@ def parse_list(text: str, base: str | Path | None = None) -> list[str]:
 def read_list(path: str | Path, absolute: bool = False) -> list[str]:
     """Read a list file; `absolute=True` resolves relative lines against its folder."""
     base = os.path.dirname(os.path.abspath(path)) if absolute else None
-    return parse_list(_read_text(path, "list"), base)
+    return parse_list(read_text(path, "list"), base)
 
 
 def write_list(path: str | Path, images: list[str]) -> None:
@@ -146,7 +146,7 @@ def write_ultralytics_yaml(path: str | Path, train: str, val: str, names: list[s
 def read_ultralytics_yaml(path: str | Path) -> dict:
     """Read a data.yaml back; not a mapping -> FormatError."""
     try:
-        doc = yaml.safe_load(_read_text(path, "yaml"))
+        doc = yaml.safe_load(read_text(path, "yaml"))
     except yaml.YAMLError as exc:
         raise FormatError(path, f"malformed YAML: {exc}") from None
     if not isinstance(doc, dict):
@@ -154,7 +154,11 @@ def read_ultralytics_yaml(path: str | Path) -> dict:
     return doc
 
 
-def _read_text(path: str | Path, what: str) -> str:
+def read_text(path: str | Path, what: str) -> str:
+    """A small text file (undecodable bytes kept); unreadable or binary (NUL) -> CfgError.
+
+    `what` names the file kind in the message. Example: `read_text("obj.data", "data")`.
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

@@ -178,3 +178,10 @@ def test_names_count_and_classes(tmp_path):
     bad.write_text("classes=two\ntrain=/t.txt\n")
     with pytest.raises(CfgError, match="is not a positive whole number"):
         lint_data(read_data(bad), "pjreddie")
+
+
+def test_binary_list_is_a_cfg_error(tmp_path):
+    data = _dataset(tmp_path / "ds", {"a/1.jpg": "0 0.5 0.5 0.2 0.2\n"})
+    (tmp_path / "ds" / "train.txt").write_bytes(b"\x7fELF\x00\x00\n")
+    with pytest.raises(CfgError, match="not a list file"):
+        lint_data(read_data(data), "pjreddie")
