@@ -12,7 +12,14 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from pipeline.darknet_cfg import DETECTION_TYPES, NET_TYPES, Cfg, Head, max_batches_rule
+from pipeline.darknet_cfg import (
+    DETECTION_TYPES,
+    FILTER_LAYERS,
+    NET_TYPES,
+    Cfg,
+    Head,
+    max_batches_rule,
+)
 from pipeline.darknet_fork import FORK_INFO, ForkInfo
 
 ERROR, WARNING = "error", "warning"
@@ -151,8 +158,7 @@ def _head(ctx: LintContext, h: Head, ref: int | None, source: str) -> Iterator[F
                  f"{name} has classes={classes} but {source} says {ref}")
     before = h.before
     key = h.filters_key()
-    if before is None or before.type not in ("[convolutional]", "[conv]", "[connected]",
-                                             "[conn]"):
+    if before is None or before.type not in FILTER_LAYERS:
         yield _f(ctx, "filters-layer", WARNING, s.line,
                  f"the layer before {name} is not [convolutional]; filters not checked")
     else:

@@ -25,6 +25,8 @@ from pipeline.io import atomic_write
 #: Detection layers and the `filters` the `[convolutional]` before each must have.
 DETECTION_TYPES = ("[yolo]", "[Gaussian_yolo]", "[region]", "[detection]")
 NET_TYPES = ("[net]", "[network]")
+#: Layers whose output size (`filters=` / `output=`) can be set for a detection head.
+FILTER_LAYERS = ("[convolutional]", "[conv]", "[connected]", "[conn]")
 _WS = str.maketrans("", "", " \t\r\n")
 _VALUE = re.compile(r"^(?P<pre>[^=]*=[ \t]*)(?P<val>.*?)(?P<post>[ \t]*\r?\n?)$", re.S)
 _INT = re.compile(r"^[+-]?\d+")
@@ -366,8 +368,7 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
         where = f"{head.section.type}#{head.number}"
         idx = cfg.sections.index(head.section)
         put(idx, where, "classes", classes, f"{classes} classes in the dataset")
-        if head.before is None or head.before.type not in ("[convolutional]", "[conv]",
-                                                           "[connected]", "[conn]"):
+        if head.before is None or head.before.type not in FILTER_LAYERS:
             raise CfgError(f"{where}: the layer before is not [convolutional]; cannot set filters")
         n = head.expected_filters(classes)
         put(idx - 1, f"{head.before.type}->{where}", head.filters_key(), n,
