@@ -8,7 +8,6 @@ seconds). Lines that `check` would reject are counted as `bad_lines` and left ou
 
 from __future__ import annotations
 
-import io
 from array import array
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,6 @@ from tqdm import tqdm
 
 from pipeline.dataset import LineError, label_bytes, open_dataset, parse_line
 from pipeline.errors import UserError
-from pipeline.io import atomic_write
 from pipeline.labels import label_path_beside
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -143,11 +141,9 @@ def draw_chart(stats: dict, path: str | Path, split: str | None = None) -> None:
     """
     if not stats["splits"]:
         raise UserError(f"{stats['dataset']}: no split to chart")
-    import matplotlib
+    from pipeline.report.chart import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     split = split or ("train" if "train" in stats["splits"] else next(iter(stats["splits"])))
     s = stats["splits"][split]
     rows = sorted(s["per_class"].items(), key=lambda kv: -kv[1]["images"])
@@ -171,10 +167,9 @@ def draw_chart(stats: dict, path: str | Path, split: str | None = None) -> None:
     ax.set_title("box aspect log2(w/h), relative to the image")
     fig.suptitle(f"{stats['dataset']} — {s['images']} images, {s['boxes']} boxes")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     try:
-        atomic_write(path, buf.getvalue())
+        save_png(fig, path)
     except OSError as exc:
         raise UserError(f"cannot write the chart {path}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)

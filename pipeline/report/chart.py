@@ -70,7 +70,8 @@ def _finite(values: list[float]) -> list[float]:
     return [v for v in values if math.isfinite(v)]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,7 +88,7 @@ def _log_scale(values: list[float]) -> bool:
 def draw_run(series: Series, summary: Summary, lr_points: list[tuple[int, float]],
              path: str | Path) -> None:
     """Write one run's chart to `path` (PNG)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 5.6), dpi=100)
     span = max((summary.last_step or 1) - (summary.first_step or 0), 1)
     plateaus = lr_plateaus(lr_points, summary.last_step or 0, plateau_len(span))
@@ -140,7 +141,7 @@ def draw_run(series: Series, summary: Summary, lr_points: list[tuple[int, float]
     ax.set_title(_title(summary), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -159,7 +160,7 @@ def _title(s: Summary) -> str:
 
 def draw_comparison(runs: list[tuple[Series, Summary]], path: str | Path) -> None:
     """Write one chart comparing several runs: loss on top, mAP@0.5 below."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), dpi=100, sharex=False)
     units = sorted({s.unit for _, s in runs})
     values: list[float] = []
@@ -187,10 +188,11 @@ def draw_comparison(runs: list[tuple[Series, Summary]], path: str | Path) -> Non
         ax.set_xlabel(" / ".join(units))
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
-def _save(fig, path: str | Path) -> None:
+def save_png(fig, path: str | Path) -> None:
+    """Write a figure as PNG atomically. Example: `save_png(fig, "chart.png")`."""
     with atomic_writer(path, "wb") as f:
         fig.savefig(f, format="png")
