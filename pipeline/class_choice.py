@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UserError
+from pipeline.io import read_bytes
 from pipeline.manifest import ClassCount, ClassInfo, Manifest
 from pipeline.sources.imagenet import SYNSET_FILE
 
@@ -78,8 +79,12 @@ def load_synonyms(manifest: Manifest) -> dict[str, list[str]]:
     path = Path(str(root)) / SYNSET_FILE if root else None
     if path is None or not path.is_file():
         return {}
+    try:
+        text = read_bytes(str(path)).decode("utf-8", "replace")
+    except OSError:  # synonyms only help name lookups: do without them
+        return {}
     synonyms = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         wnid, _, names = line.strip().partition(" ")
         synonyms[wnid] = [n.strip() for n in names.lstrip(": ").split(",") if n.strip()]
     return synonyms

@@ -286,3 +286,15 @@ def test_spread_on_real_imagenet_ids_avoids_the_dog_run():
     spread = spread_pick(classes, counts, 10)
     assert all(c.id in dogs for c in top)
     assert sum(c.id in dogs for c in spread) <= 2 and len({c.id // 100 for c in spread}) == 10
+
+
+def test_undecodable_synonym_file_is_read_not_raised(source):
+    manifest = read_manifest(source)
+    path = Path(str(manifest.source["root"])) / "LOC_synset_mapping.txt"
+    original = path.read_bytes()  # the fixture is shared: put the file back
+    try:
+        path.write_bytes(original + b"n09999999 caf\xe9, \xff\n")
+        synonyms = load_synonyms(manifest)
+    finally:
+        path.write_bytes(original)
+    assert synonyms["n09999999"] == ["caf\ufffd", "\ufffd"]
