@@ -77,7 +77,7 @@ def max_steps_for(run: Run, max_batches: int | None, cfg: str | None) -> tuple[i
                     epochs = (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("epochs")
                 except (yaml.YAMLError, OSError, AttributeError):
                     continue
-                if isinstance(epochs, int) and epochs > 0:
+                if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
                     return epochs, f"{name} epochs"
         return None, None
     if max_batches:

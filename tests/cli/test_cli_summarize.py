@@ -75,6 +75,15 @@ def test_ultralytics_run_folder_with_args_yaml(tmp_path):
     assert s["train_seconds"] == 4087.99
 
 
+def test_epochs_true_in_args_yaml_is_not_one_epoch(tmp_path):
+    run = tmp_path / "train"
+    run.mkdir()
+    shutil.copy(LOGS / "yolo11_resume-ocr_results.csv", run / "results.csv")
+    (run / "args.yaml").write_text("epochs: true\n")
+    result = invoke("summarize", run, "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["runs"][0]["max_steps"] is None
+
+
 def test_several_runs_side_by_side(tmp_path):
     out = tmp_path / "cmp"
     result = invoke("summarize", LOGS / "yolov5_lego_results.csv",
