@@ -34,8 +34,8 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as f:
+        text = {} if "b" in mode else {"encoding": "utf-8", "errors": "surrogateescape"}
+        with os.fdopen(fd, mode, **text) as f:  # surrogateescape: non-UTF-8 file names survive
             yield f
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -61,3 +61,10 @@ def test_safe_relative_accepts(name):
 def test_safe_relative_rejects(name):
     with pytest.raises(UserError):
         safe_relative(name)
+
+
+def test_atomic_writer_keeps_non_utf8_file_names(tmp_path):
+    name = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 name as Linux hands it over
+    with atomic_writer(tmp_path / "list.txt") as f:
+        f.write(f"/data/{name}\n")
+    assert (tmp_path / "list.txt").read_bytes() == b"/data/caf\xe9.jpg\n"
