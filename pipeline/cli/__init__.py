@@ -35,6 +35,9 @@ class PipelineGroup(click.Group):
             return super().invoke(ctx)
         except PipelineError as exc:
             raise PipelineClickError(str(exc)) from None
+        except OSError as exc:  # unwritable output folder, disk full, permission denied...
+            where = f": {exc.filename}" if exc.filename else ""
+            raise PipelineClickError(f"{exc.strerror or exc}{where}") from None
         except KeyboardInterrupt:
             click.echo("Interrupted; re-run the same command to resume.", err=True)
             sys.exit(130)
@@ -93,6 +96,7 @@ def _register() -> None:
 
     cli.add_command(convert.convert)
     cli.add_command(synth.synth)
+    from pipeline.cli import convert_coco  # noqa: F401  (adds convert/synth coco, voc)
     from pipeline.cli import subset as subset_family  # subset, check, stats
     for command in (subset_family.subset, subset_family.check, subset_family.stats):
         cli.add_command(command)

@@ -51,3 +51,12 @@ def test_missing_synset_mapping_is_exit_2(tmp_path):
 def test_bad_choice_is_a_usage_error(tmp_path):
     result = invoke("convert", "imagenet", tmp_path, "--unannotated", "maybe")
     assert result.exit_code == 2 and "Invalid value for '--unannotated'" in result.output
+
+
+def test_an_os_error_is_one_line_exit_2(tmp_path):
+    root = tmp_path / "in"
+    invoke("synth", "imagenet", root, "--classes", 1, "--placeholder")
+    (tmp_path / "blocker").write_text("a file where a folder must go")
+    result = invoke("convert", "imagenet", root, "--out-manifest", tmp_path / "blocker" / "m.json")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"Error: File exists: {tmp_path / 'blocker'}"]
