@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import orjson
 
-from pipeline.sources.coco import COCO80
+from pipeline.sources.coco_schema import COCO80
 
 CHUNK = 5000
 

@@ -11,7 +11,8 @@ from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, 
 from pipeline.cli.convert import convert, difficult_option, summary_text, unannotated_option
 from pipeline.cli.synth import synth
 from pipeline.convert import ConvertOptions
-from pipeline.sources.coco import MAX_JSON_BYTES, convert_coco, default_split
+from pipeline.sources.coco import convert_coco, default_split
+from pipeline.sources.coco_schema import MAX_JSON_BYTES
 
 
 @convert.command("coco", context_settings=CONTEXT_SETTINGS)

@@ -18,15 +18,8 @@ from pipeline.core import Box, ImageRecord, ObjectAnnotation
 from pipeline.errors import FormatError, UserError
 from pipeline.labels import LabelResult, yolo_label
 from pipeline.sources import polygons
-from pipeline.sources.coco import (
-    COCO80,
-    Category,
-    box_line,
-    class_table,
-    convert_coco,
-    default_split,
-    read_coco,
-)
+from pipeline.sources.coco import box_line, convert_coco, default_split
+from pipeline.sources.coco_schema import COCO80, Category, class_table, read_coco
 
 DATA = Path(__file__).parents[1] / "data" / "coco"
 ONE = ConvertOptions(workers=1)
