@@ -68,7 +68,8 @@ def _xml(folder: str, stem: str, width: int, height: int, boxes: list[tuple[str,
     )
 
 
-def _draw(width: int, height: int, boxes: list[tuple[int, tuple]], rng: random.Random) -> bytes:
+def draw_jpeg(width: int, height: int, boxes: list[tuple[int, tuple]], rng: random.Random) -> bytes:
+    """JPEG bytes of a plain background with each (class, box) drawn as its class's shape and colour."""
     image = np.full((height, width, 3), rng.randrange(30, 90), np.uint8)
     for cls, (x1, y1, x2, y2) in boxes:
         colour = _COLOURS[cls % 10][1]
@@ -84,7 +85,8 @@ def _draw(width: int, height: int, boxes: list[tuple[int, tuple]], rng: random.R
     return data.tobytes()
 
 
-def _boxes(rng: random.Random, width: int, height: int, classes: list[int]) -> list[tuple[int, tuple]]:
+def random_boxes(rng: random.Random, width: int, height: int, classes: list[int]) -> list[tuple[int, tuple]]:
+    """One random (class, integer corner box) inside the image per entry of `classes`."""
     out = []
     for cls in classes:
         bw = rng.randint(max(8, width // 5), max(9, width * 3 // 4))
@@ -118,7 +120,7 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
     train_cls, train_loc, train_csv = [], [], []
 
     def image(path: Path, width: int, height: int, boxes: list) -> None:
-        path.write_bytes(_draw(width, height, boxes, rng) if spec.jpeg else b"")
+        path.write_bytes(draw_jpeg(width, height, boxes, rng) if spec.jpeg else b"")
 
     for cls, w in enumerate(wnids):
         (data / "train" / w).mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
             if n > spec.annotated:
                 image(data / "train" / w / f"{stem}.JPEG", width, height, [])
                 continue
-            boxes = _boxes(rng, width, height, [cls] * rng.randint(1, 2))
+            boxes = random_boxes(rng, width, height, [cls] * rng.randint(1, 2))
             image(data / "train" / w / f"{stem}.JPEG", width, height, boxes)
             named = [(w, b) for _, b in boxes]
             (ann / "train" / w / f"{stem}.xml").write_text(_xml(w, stem, width, height, named))
@@ -144,7 +146,7 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
         stem = f"ILSVRC2012_val_{n:08d}"
         cls = rng.randrange(spec.classes)
         width, height = rng.randint(spec.min_size, spec.max_size), rng.randint(spec.min_size, spec.max_size)
-        boxes = _boxes(rng, width, height, [cls])
+        boxes = random_boxes(rng, width, height, [cls])
         image(data / "val" / f"{stem}.JPEG", width, height, boxes)
         named = [(wnids[c], b) for c, b in boxes]
         (ann / "val" / f"{stem}.xml").write_text(_xml("val", stem, width, height, named))

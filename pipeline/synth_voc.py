@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.synth import _boxes, _draw
+from pipeline.synth import draw_jpeg, random_boxes
 
 VOC_CLASSES = ("bicycle", "car", "cat", "dog", "person")
 
@@ -55,8 +55,8 @@ def make_voc_tree(
     for stem in stems:
         width, height = rng.randint(min_size, max_size), rng.randint(min_size, max_size)
         ids = [rng.randrange(len(classes)) for _ in range(rng.randint(1, 3))]
-        boxes = _boxes(rng, width, height, ids)
-        (root / "JPEGImages" / f"{stem}.jpg").write_bytes(_draw(width, height, boxes, rng))
+        boxes = random_boxes(rng, width, height, ids)
+        (root / "JPEGImages" / f"{stem}.jpg").write_bytes(draw_jpeg(width, height, boxes, rng))
         objects = [(classes[c], box, rng.random() < difficult_rate) for c, box in boxes]
         (root / "Annotations" / f"{stem}.xml").write_text(_xml(stem, width, height, objects))
         present[stem] = {classes[c] for c in ids}

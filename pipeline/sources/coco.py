@@ -14,7 +14,7 @@ Rules (problems go to problems-<split>.tsv, fixes are counted in the manifest):
   are exactly 0..N-1. A category no annotation uses is kept and reported
   (`unused_category`, e.g. Roboflow's placeholder category 0).
 - bbox `[x, y, w, h]` (top-left, pixels) -> corners `Box.from_xywh` -> the label rules of
-  `labels.yolo_label` (clip and count, drop zero area, report inverted), see `box_line`.
+  `labels.append_box_line` (clip and count, drop zero area, report inverted).
 - `iscrowd=1`: skipped and counted (`crowd_skipped`) with `crowd="skip"`, else converted.
 - Images: `file_name` must be relative without `..` or a drive letter (`unsafe_file_name`);
   an image missing under `images_dir` is not listed (`missing_image`); two images whose
@@ -38,7 +38,7 @@ from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_spli
 from pipeline.core import Problem
 from pipeline.errors import FormatError, UserError
 from pipeline.io import image_size, safe_relative
-from pipeline.labels import LINE_FORMAT, LabelResult, label_path_beside
+from pipeline.labels import LabelResult, append_box_line, label_path_beside
 from pipeline.manifest import Manifest
 from pipeline.sources.coco_schema import (
     MAX_JSON_BYTES,
@@ -67,31 +67,6 @@ def group_by_image(annotations: list) -> dict[int | str, list]:
         else:
             group.append(ann)
     return groups
-
-
-def box_line(lines: list[str], result: LabelResult, key: str, cid: int, x: float, y: float, w: float,
-             h: float, width: int, height: int) -> None:
-    """One COCO bbox -> a label line appended to `lines`, fixes and problems to `result`.
-
-    The same rules and bytes as `labels.yolo_label` on `Box.from_xywh(x, y, w, h)` (a test
-    checks this on random boxes), without building a Box and an ObjectAnnotation per object:
-    this loop runs 860k times for train2017. Example: (10, 20, 30, 40) in 100x100 ->
-    "0 0.250000 0.400000 0.300000 0.400000\\n".
-    """
-    x2, y2 = x + w, y + h
-    if x2 < x or y2 < y:
-        result.problems.append(("inverted_box", f"{key} {x:g},{y:g},{x2:g},{y2:g}"))
-        return
-    cx1, cy1 = min(max(x, 0.0), width), min(max(y, 0.0), height)
-    cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
-    if cx1 != x or cy1 != y or cx2 != x2 or cy2 != y2:
-        result.fixes["clipped"] += 1
-    if cx2 <= cx1 or cy2 <= cy1:
-        result.fixes["zero_area_dropped"] += 1
-        return
-    lines.append(LINE_FORMAT.format(cid, (cx1 + cx2) / 2 / width, (cy1 + cy2) / 2 / height,
-                                    (cx2 - cx1) / width, (cy2 - cy1) / height))
-    result.class_ids.append(cid)
 
 
 @dataclass
@@ -177,7 +152,8 @@ class CocoJob:
                 problems.append(Problem("bad_bbox", image, f"annotation {ann.id}: bbox {ann.bbox}"))
                 continue
             key = self.key_of[ann.category_id]
-            box_line(lines, result, key, class_ids[key], *ann.bbox, width, height)
+            x, y, w, h = ann.bbox
+            append_box_line(lines, result, key, class_ids[key], x, y, x + w, y + h, width, height)
         result.text = "".join(lines).encode()
         return LabelItem(image, label, None, result=result, problems=tuple(problems), fixes=tuple(fix_list),
                          label_exists=label_exists)

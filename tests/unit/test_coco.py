@@ -10,15 +10,11 @@ import msgspec
 import numpy as np
 import pytest
 from conftest import black_jpeg
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pipeline.convert import ConvertOptions
-from pipeline.core import Box, ImageRecord, ObjectAnnotation
 from pipeline.errors import FormatError, UserError
-from pipeline.labels import LabelResult, yolo_label
 from pipeline.sources import polygons
-from pipeline.sources.coco import box_line, convert_coco, default_split
+from pipeline.sources.coco import convert_coco, default_split
 from pipeline.sources.coco_schema import COCO80, Category, class_table, read_coco
 
 DATA = Path(__file__).parents[1] / "data" / "coco"
@@ -355,21 +351,3 @@ def test_repeated_category_names_and_ids():
     assert [p.kind for p in table.problems] == ["duplicate_category_name"] * 2
     with pytest.raises(FormatError, match="category id 2 is listed twice"):
         class_table([Category(2, "a"), Category(2, "b")], where="f.json")
-
-
-coordinate = st.floats(min_value=-300, max_value=900, allow_nan=False, allow_infinity=False)
-
-
-@settings(max_examples=300, deadline=None)
-@given(boxes=st.lists(st.tuples(coordinate, coordinate, coordinate, coordinate), max_size=6),
-       width=st.integers(1, 640), height=st.integers(1, 640))
-def test_box_line_equals_the_shared_label_writer(boxes, width, height):
-    lines: list[str] = []
-    fast = LabelResult(b"")
-    for x, y, w, h in boxes:
-        box_line(lines, fast, "dog", 3, x, y, w, h, width, height)
-    fast.text = "".join(lines).encode()
-    record = ImageRecord(width, height, tuple(ObjectAnnotation("dog", Box.from_xywh(*b)) for b in boxes))
-    shared = yolo_label(record, {"dog": 3})
-    assert (fast.text, fast.class_ids, fast.fixes, fast.problems) == (
-        shared.text, shared.class_ids, shared.fixes, shared.problems)

@@ -1,6 +1,8 @@
 """Box convention and label lines on hand-computed cases; darknet's label path rule."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.core import Box, ImageRecord, ObjectAnnotation
 from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
@@ -88,3 +90,20 @@ def test_pjreddie_label_path(image, expected):
 
 def test_label_beside():
     assert label_path_beside("/a/b/c.JPEG") == "/a/b/c.txt"
+
+
+coordinate = st.floats(min_value=-300, max_value=900, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(boxes=st.lists(st.tuples(coordinate, coordinate, coordinate, coordinate), max_size=6),
+       width=st.integers(1, 640), height=st.integers(1, 640))
+def test_every_box_gives_a_valid_line_or_is_counted(boxes, width, height):
+    record = ImageRecord(width, height, tuple(ObjectAnnotation("a", Box.from_xywh(*b)) for b in boxes))
+    result = yolo_label(record, IDS)
+    lines = result.text.decode().splitlines()
+    assert len(lines) + result.fixes["zero_area_dropped"] + len(result.problems) == len(boxes)
+    for line in lines:
+        cid, cx, cy, w, h = line.split()
+        assert cid == "0" and all(0 <= float(v) <= 1 for v in (cx, cy, w, h))
+        assert float(w) > 0 and float(h) > 0
