@@ -81,6 +81,20 @@ def main(out: Path) -> None:
         name = Path(run).parent.name if Path(run).name == "train.log" else Path(run).stem
         step(f"6. summarize {name}: loss/mAP tables, chart.png, report.md, projected finish",
              "summarize", run, "--out", str(out / "summary" / name))
+    coco = out / "coco"
+    step("7. COCO: a generated COCO-like set (80 categories with id gaps, polygons, crowd RLE, JPEGs)",
+         "synth", "coco", str(coco), "--images", "60", "--annotations", "400")
+    step("   convert it with COCO's 80-class ids: labels beside the images, list, manifest",
+         "convert", "coco", str(coco / "annotations/instances_train.json"), "--images", str(coco / "train"),
+         "--ids", "coco80", "--workers", "2")
+    broken = coco / "annotations/instances_broken.json"
+    broken.write_bytes((coco / "annotations/instances_train.json").read_bytes()[:4000])
+    step("   a truncated JSON: one line, exit code 2", "convert", "coco", str(broken),
+         "--images", str(coco / "train"), check=False)
+    voc = out / "VOCdevkit" / "VOC2007"
+    step("8. VOC: a generated devkit tree (real JPEGs)", "synth", "voc", str(voc), "--images", "40")
+    step("   convert trainval + test; labels also where darknet looks",
+         "convert", "voc", str(voc), "--darknet-labels", "--workers", "2")
     print(f"\nDemo finished: everything is under {out}  (charts: {out / 'summary'}/*/chart.png)")
 
 
