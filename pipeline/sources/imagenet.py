@@ -151,7 +151,7 @@ class ImagenetJob:
                     names = ()
                 if self.label_dir == self.image_dir:
                     self._labels = {n for n in names if n.endswith(".txt")}
-            self._images = {os.path.splitext(n)[0]: n for n in names if _is_image(n)}
+            self._images = {n.rpartition(".")[0]: n for n in names if _is_image(n)}
         return self._images
 
     def _label_exists(self, stem: str) -> bool | None:
