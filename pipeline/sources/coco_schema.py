@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -20,6 +21,8 @@ from pipeline.manifest import ClassInfo
 
 ID_MODES = ("contiguous", "coco80", "original")
 MAX_JSON_BYTES = 8 * 2**30
+#: A JSON integer that fits 64 bits: larger ones cannot be re-encoded for the workers (msgpack).
+Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 #: COCO's 80 detection categories as (category id, name), in the standard 80-class order.
 COCO80 = tuple(zip(
@@ -42,27 +45,27 @@ COCO80 = tuple(zip(
 class Category(msgspec.Struct, gc=False):
     """One entry of `categories`."""
 
-    id: int
+    id: Int
     name: str
 
 
 class Image(msgspec.Struct, gc=False):
     """One entry of `images`; width/height 0 when the file leaves them out."""
 
-    id: int | str
+    id: Int | str
     file_name: str
-    width: int = 0
-    height: int = 0
+    width: Int = 0
+    height: Int = 0
 
 
 class Annotation(msgspec.Struct, gc=False):
     """One entry of `annotations`, without its segmentation (detect task)."""
 
-    image_id: int | str
-    category_id: int
+    image_id: Int | str
+    category_id: Int
     bbox: list[float] | None = None
-    iscrowd: int | bool = 0
-    id: int | str | None = None
+    iscrowd: Int | bool = 0
+    id: Int | str | None = None
 
 
 class SegAnnotation(Annotation, gc=False):

@@ -351,3 +351,13 @@ def test_repeated_category_names_and_ids():
     assert [p.kind for p in table.problems] == ["duplicate_category_name"] * 2
     with pytest.raises(FormatError, match="category id 2 is listed twice"):
         class_table([Category(2, "a"), Category(2, "b")], where="f.json")
+
+
+def test_integers_past_64_bits_are_a_format_error_not_a_crash(tmp_path):
+    # a width of 10**30 used to pass the decode and crash re-encoding the job (msgpack)
+    for field, where in (("width", r"\$.images\[0\].width"), ("id", r"\$.images\[0\].id")):
+        data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10, field: 10**30}],
+                "categories": [{"id": 1, "name": "x"}], "annotations": []}
+        js, images = tree(tmp_path / field, "", data=data)
+        with pytest.raises(FormatError, match=rf"<= 9223372036854775807 - at `{where}`"):
+            convert_coco(js, images, options=ONE)
