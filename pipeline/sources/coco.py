@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import msgspec
 
@@ -99,6 +99,8 @@ class CocoJob:
             file_name, width, height = img.file_name, img.width, img.height
             try:
                 rel = str(safe_relative(file_name))
+                if "\0" in rel:
+                    raise UserError(f"unsafe path {file_name!r}: a NUL byte")
             except UserError as exc:
                 yield LabelItem("", "", None, problems=(Problem("unsafe_file_name", file_name, exc.message),),
                                 skip=True)
@@ -234,7 +236,10 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
             notes.append(Problem("duplicate_image_id", where, f"image id {img.id} ({img.file_name!r})"))
             continue
         seen_ids.add(img.id)
-        folder, _, name = img.file_name.replace("\\", "/").rpartition("/")
+        file_name = img.file_name.replace("\\", "/")
+        if "//" in file_name or "./" in file_name:  # rare: one spelling per path, as the worker's
+            file_name = str(PurePosixPath(file_name))
+        folder, _, name = file_name.rpartition("/")
         stem = os.path.splitext(name)[0]
         if (folder, stem) in seen_labels:
             notes.append(Problem("duplicate_label_path", where, f"{img.file_name!r}: label {stem}.txt taken"))
@@ -260,12 +265,13 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
 
 
 def _listing(images_dir: str, folder: str) -> frozenset[str] | None:
-    """Names in `images_dir/folder`, listed once for all its images; None when the folder
-    name is unsafe or unreadable (the worker then checks each file itself)."""
+    """Names of the files (not folders) in `images_dir/folder`, listed once for all its images;
+    None when the folder name is unsafe or unreadable (the worker then checks each file)."""
     try:
         path = os.path.join(images_dir, str(safe_relative(folder))) if folder else images_dir
-        return frozenset(os.listdir(path))
-    except (UserError, OSError):
+        with os.scandir(path) as entries:
+            return frozenset(e.name for e in entries if e.is_file())
+    except (UserError, OSError, ValueError):  # ValueError: a NUL byte in the name
         return None
 
 

@@ -361,3 +361,18 @@ def test_integers_past_64_bits_are_a_format_error_not_a_crash(tmp_path):
         js, images = tree(tmp_path / field, "", data=data)
         with pytest.raises(FormatError, match=rf"<= 9223372036854775807 - at `{where}`"):
             convert_coco(js, images, options=ONE)
+
+
+def test_folders_nul_bytes_and_respelled_paths_are_counted_not_listed(tmp_path):
+    names = ["sub", "d\0x/a.jpg", "b\0.jpg", "a.jpg", "./a.png", "s//c.jpg", "s/c.png"]
+    data = {"images": [{"id": i, "file_name": n, "width": 10, "height": 10} for i, n in enumerate(names)],
+            "categories": [{"id": 1, "name": "x"}],
+            "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 2, 2]}
+                            for i in range(len(names))]}
+    js, images = tree(tmp_path, "", data=data, drop=("sub", "d\0x/a.jpg", "b\0.jpg"))
+    (images / "sub").mkdir()  # a folder named like an image: not an image
+    info = convert_coco(js, images, options=ONE).splits["test"]
+    counts = {k: v.count for k, v in info.problems.items()}
+    assert counts == {"missing_image": 1, "unsafe_file_name": 2, "duplicate_label_path": 2}
+    assert (images / "a.txt").is_file() and (images / "s" / "c.txt").is_file() and info.images == 2
+    assert not (images / "sub.txt").exists()
