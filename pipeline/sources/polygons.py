@@ -12,7 +12,7 @@ Rules (each counted under the fix name in brackets):
 - RLE masks (`counts` as a run list or COCO's compressed string) are decoded with numpy and
   their outer contours traced with `cv2.findContours` (external only, holes are filled);
   several contours are joined as above [rle_traced]. An RLE whose `size` is not the
-  image's, or that decodes to an empty mask, falls back to the box.
+  image's, is over `MAX_MASK_PIXELS`, or decodes to an empty mask, falls back to the box.
 - An object with no usable outline (empty `segmentation`, as in Roboflow exports) becomes
   its box as a 4-point polygon [segment_from_bbox].
 - Points are normalised by the image size and clipped to [0, 1] [polygon_clipped]; an
@@ -29,6 +29,8 @@ from pipeline.core import Box
 
 #: Fix names `outline` reports (everything else it reports is a problem).
 FIXES = frozenset({"polygon_part_dropped", "multipart_joined", "rle_traced", "segment_from_bbox"})
+#: RLE masks are decoded up to this many pixels (256 MiB, e.g. 16384 x 16384); larger -> the box.
+MAX_MASK_PIXELS = 2**28
 
 
 class Rle(msgspec.Struct):
@@ -63,17 +65,18 @@ def join_parts(parts: list[np.ndarray]) -> np.ndarray:
     """
     if len(parts) == 1:
         return parts[0]
-    links = [_closest_pair(parts[i], parts[i + 1]) for i in range(len(parts) - 1)]
-
-    def walk(i: int, entry: int) -> list[np.ndarray]:
-        part = np.roll(parts[i], -entry, axis=0)
-        if i == len(parts) - 1:
-            return [part, part[:1]]
-        exit_at = (links[i][0] - entry) % len(part)
-        inner = walk(i + 1, links[i][1])
-        return [part[: exit_at + 1], *inner, part[exit_at:], part[:1]]
-
-    return np.concatenate(walk(0, 0))
+    heads: list[np.ndarray] = []  # each part up to its exit, in order
+    tails: list[np.ndarray] = []  # each part's way back, walked in reverse order
+    entry = 0
+    for part, following in zip(parts, parts[1:], strict=False):  # a loop: objects can have 1000s of parts
+        link, next_entry = _closest_pair(part, following)
+        part = np.roll(part, -entry, axis=0)
+        exit_at = (link - entry) % len(part)
+        heads.append(part[: exit_at + 1])
+        tails += [part[:1], part[exit_at:]]
+        entry = next_entry
+    last = np.roll(parts[-1], -entry, axis=0)
+    return np.concatenate([*heads, last, last[:1], *reversed(tails)])
 
 
 def decode_rle_string(text: str) -> list[int]:
@@ -196,6 +199,9 @@ def outline(raw: bytes, bbox: list[float] | None, width: int, height: int) -> tu
 def _rle_parts(rle: Rle, width: int, height: int, found: list) -> list[np.ndarray]:
     if rle.size != [height, width]:
         found.append(("rle_size_mismatch", f"RLE size {rle.size}, image {[height, width]}"))
+        return []
+    if height * width > MAX_MASK_PIXELS:
+        found.append(("rle_too_large", f"RLE size {rle.size}, over {MAX_MASK_PIXELS:,} pixels"))
         return []
     try:
         counts = decode_rle_string(rle.counts) if isinstance(rle.counts, str) else rle.counts

@@ -376,3 +376,13 @@ def test_folders_nul_bytes_and_respelled_paths_are_counted_not_listed(tmp_path):
     assert counts == {"missing_image": 1, "unsafe_file_name": 2, "duplicate_label_path": 2}
     assert (images / "a.txt").is_file() and (images / "s" / "c.txt").is_file() and info.images == 2
     assert not (images / "sub.txt").exists()
+
+
+def test_thousands_of_parts_and_huge_rle_masks_do_not_crash():
+    # join_parts was recursive: 2000 parts hit RecursionError
+    parts = [np.array([[i, 0], [i + 1, 0], [i, 1]], float) for i in range(2000)]
+    assert len(polygons.join_parts(parts)) == 3 * 2000 + 2 * 1999 + 1
+    # a 100000 x 100000 RLE would need a 10 GB mask: the box is used instead
+    raw = b'{"counts": [0, 10], "size": [100000, 100000]}'
+    outline, found = polygons.outline(raw, [0, 0, 5, 5], 100000, 100000)
+    assert [k for k, _ in found] == ["rle_too_large", "segment_from_bbox"] and len(outline) == 4
