@@ -144,6 +144,10 @@ def class_table(categories: list[Category], mode: str = "contiguous", where: str
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise FormatError(where, f"category id {dup} is listed twice")
+    bad = next((c for c in cats if not c.name.strip() or any(ch in c.name for ch in "\n\r\0")), None)
+    if bad is not None:  # one name per line in classes.txt and .names
+        raise FormatError(where, f"category {bad.id} has name {bad.name!r}: a class name must be one "
+                                 "non-empty line")
     if mode == "coco80":
         coco = dict(COCO80)
         wrong = [c for c in cats if coco.get(c.id) != c.name]

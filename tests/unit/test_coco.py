@@ -386,3 +386,9 @@ def test_thousands_of_parts_and_huge_rle_masks_do_not_crash():
     raw = b'{"counts": [0, 10], "size": [100000, 100000]}'
     outline, found = polygons.outline(raw, [0, 0, 5, 5], 100000, 100000)
     assert [k for k, _ in found] == ["rle_too_large", "segment_from_bbox"] and len(outline) == 4
+
+
+def test_category_names_that_would_break_the_names_file_are_refused():
+    for name in ("a\nb", "", "  ", "x\r"):
+        with pytest.raises(FormatError, match=r"category 1 has name .*: a class name must be one non-empty"):
+            class_table([Category(1, name)], where="f.json")
