@@ -275,6 +275,17 @@ def _listing(images_dir: str, folder: str) -> frozenset[str] | None:
         return None
 
 
+def check_split_name(name: str, option: str = "--split") -> str:
+    """A split name names files in the dataset folder (`<split>.txt`): one plain file name.
+
+    Example: `check_split_name("val2017")` -> "val2017"; `check_split_name("../x")` raises UserError.
+    """
+    if not name or name in (".", "..") or any(ch in name for ch in "/\\\0\n\r"):
+        raise UserError(f"split name {name!r} is not a plain file name",
+                        f"give {option} plain names (letters, digits, '-', '_', '.')")
+    return name
+
+
 def default_split(json_path: Path) -> str:
     """The split a file is for: `instances_val2017.json` -> `val2017`; Roboflow's
     `test/_annotations.coco.json` -> `test` (its folder); `x.json` -> `x`."""
@@ -315,7 +326,7 @@ def convert_coco(
         raise UserError(f"images folder {images} not found",
                         "give --images the folder the file_names start in")
     dataset_dir = Path(out).absolute() if out else images.parent / "yolo"
-    split = split or default_split(json_path)
+    split = check_split_name(split or default_split(json_path))
     data = read_coco(json_path, task, max_json_bytes)
     table = class_table(data.categories, ids, str(json_path))
     jobs = plan_jobs(data, str(images), table, task=task, crowd=crowd, where=str(json_path))

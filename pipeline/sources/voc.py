@@ -29,6 +29,7 @@ from pipeline.errors import FormatError, UserError
 from pipeline.io import image_size, write_if_changed, xml_parser
 from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
 from pipeline.manifest import ClassInfo, Manifest
+from pipeline.sources.coco import check_split_name
 from pipeline.sources.vocxml import parse_voc_xml
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ def convert_voc(
     `convert_voc("VOCdevkit/VOC2007", sets=("trainval", "test"), darknet_labels=True)`
     """
     options = options or ConvertOptions()
+    if not sets:
+        raise UserError("no image sets given", "e.g. --sets trainval,test")
+    for name in sets:
+        check_split_name(name, "--sets")
     root = find_root(root)
     stems = {name: read_set(root, name) for name in sets}
     if classes_file:

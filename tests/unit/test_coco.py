@@ -392,3 +392,15 @@ def test_category_names_that_would_break_the_names_file_are_refused():
     for name in ("a\nb", "", "  ", "x\r"):
         with pytest.raises(FormatError, match=r"category 1 has name .*: a class name must be one non-empty"):
             class_table([Category(1, name)], where="f.json")
+
+
+def test_split_names_cannot_write_outside_the_dataset_folder(tmp_path):
+    js, images = tree(tmp_path, "datumaro_instances_val.json")
+    for split in ("../evil", "a/b", "..", "x\0"):
+        with pytest.raises(UserError, match="is not a plain file name"):
+            convert_coco(js, images, split=split, options=ONE)
+    assert not (tmp_path / "evil.txt").exists()
+    dot = tmp_path / "annotations" / ".json"  # default split "" from the file name
+    shutil.copy(js, dot)
+    with pytest.raises(UserError, match=r"split name '' is not a plain file name \(give --split"):
+        convert_coco(dot, images, options=ONE)

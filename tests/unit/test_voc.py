@@ -129,3 +129,13 @@ def test_bad_roots_and_sets_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match="no image set") as exc:
         convert_voc(devkit / "VOC2012", sets=("train",), options=ONE)
     assert exc.value.hint == "sets here: test, trainval"
+
+
+def test_set_names_cannot_write_outside_the_dataset_folder(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "ImageSets/evil.txt").write_text("000001\n")
+    with pytest.raises(UserError, match=r"split name '../evil' is not a plain file name \(give --sets"):
+        convert_voc(root, sets=("../evil",), options=ONE)
+    with pytest.raises(UserError, match="no image sets given"):
+        convert_voc(root, sets=(), options=ONE)
+    assert not (root / "evil.txt").exists()
