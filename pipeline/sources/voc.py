@@ -9,7 +9,8 @@ Layout (ROOT is one year folder, e.g. `VOCdevkit/VOC2007`)::
 Rules: classes are the sorted names found in the XML of the chosen sets, or the lines of
 `--classes FILE` (objects of other classes are then reported as `unknown_class`);
 `difficult=1` objects are kept or skipped (`--difficult`); a listed stem without XML is
-`missing_annotation`, without image `missing_image`. `JPEGImages` is one of the names
+`missing_annotation`, without image `missing_image`; a line with `/`, `\\` or `..` is
+`unsafe_stem` (never read or written). `JPEGImages` is one of the names
 darknet rewrites to `labels`: with `darknet_labels=True` the label is also written where
 pjreddie's fork (first `images`/`JPEGImages`/`raw` in the path) and AlexeyAB's fork
 (`/JPEGImages/` -> `/labels/`) look, so both forks and Ultralytics find it.
@@ -51,13 +52,32 @@ def find_root(root: str | Path) -> Path:
     return root
 
 
+def _utf8_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"not UTF-8 text (byte {exc.start})") from None
+
+
 def read_set(root: Path, name: str) -> list[str]:
-    """Stems listed in ImageSets/Main/<name>.txt (first word of each non-empty line)."""
+    """Stems listed in ImageSets/Main/<name>.txt (first word of each non-empty line).
+
+    Example: `read_set(Path("VOC2007"), "test")` -> ["000001", "000002", ...]
+    """
     path = root / "ImageSets" / "Main" / f"{name}.txt"
     if not path.is_file():
         have = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
         raise UserError(f"no image set {path}", f"sets here: {', '.join(have) or 'none'}")
-    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = _utf8_text(path)
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def plain_stem(stem: str) -> bool:
+    """Whether an image set line names a file inside Annotations/ and JPEGImages/.
+
+    Example: `plain_stem("000001")` -> True; `plain_stem("../../x")` -> False.
+    """
+    return stem not in ("", ".", "..") and not any(ch in stem for ch in "/\\\0")
 
 
 def read_class_file(path: str | Path) -> list[str]:
@@ -65,7 +85,8 @@ def read_class_file(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"class file {path} not found")
-    names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    text = _utf8_text(path)
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise FormatError(path, "no class names")
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -75,16 +96,20 @@ def read_class_file(path: str | Path) -> list[str]:
 
 
 def scan_classes(root: Path, stems: list[str]) -> list[str]:
-    """Sorted object names in the XML of `stems` (unreadable files are left to the jobs)."""
+    """Sorted object names in the XML of `stems` (unreadable files are left to the jobs).
+
+    A name spanning lines would shift every line of the .names file: it is left out, and its
+    objects are then reported as `unknown_class`.
+    """
     parser = xml_parser()
     names: set[str] = set()
-    for stem in stems:
+    for stem in filter(plain_stem, stems):
         path = root / "Annotations" / f"{stem}.xml"
         try:
             names.update(o.label for o in parse_voc_xml(path.read_bytes(), str(path), parser).objects)
         except (OSError, FormatError):
             continue
-    return sorted(names)
+    return sorted(n for n in names if "\n" not in n and "\r" not in n)
 
 
 def darknet_label_paths(image: str) -> list[str]:
@@ -115,6 +140,10 @@ class VocJob:
         parser = xml_parser()
         images = os.path.join(self.root, "JPEGImages")
         for stem in self.stems:
+            if not plain_stem(stem):
+                yield LabelItem("", "", None, skip=True, problems=(
+                    Problem("unsafe_stem", stem, "an image set line must be a plain file name"),))
+                continue
             xml = os.path.join(self.root, "Annotations", f"{stem}.xml")
             image = next((os.path.join(images, stem + e) for e in IMAGE_EXTENSIONS
                           if os.path.isfile(os.path.join(images, stem + e))), None)
@@ -126,19 +155,28 @@ class VocJob:
             try:
                 with open(xml, "rb") as f:
                     record = parse_voc_xml(f.read(), xml, parser)
-                fixes: tuple[str, ...] = ()
-                if record.width <= 0 or record.height <= 0:
-                    width, height = image_size(image)
-                    record = replace(record, width=width, height=height)
-                    fixes = ("size_from_image",)
             except FileNotFoundError:
                 yield LabelItem(image, label, None, problems=(Problem("missing_annotation", image, xml),))
+                continue
+            except OSError as exc:  # a folder, no permission...
+                problem = Problem("unreadable_annotation", xml, exc.strerror or str(exc))
+                yield LabelItem(image, label, None, skip=True, problems=(problem,))
                 continue
             except FormatError as exc:
                 detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
                 problem = Problem("malformed_xml", xml, detail)
                 yield LabelItem(image, label, None, skip=True, problems=(problem,))
                 continue
+            fixes: tuple[str, ...] = ()
+            if record.width <= 0 or record.height <= 0:
+                try:
+                    width, height = image_size(image)
+                except FormatError as exc:
+                    yield LabelItem(image, label, None, skip=True,
+                                    problems=(Problem("unreadable_image", image, exc.reason),))
+                    continue
+                record = replace(record, width=width, height=height)
+                fixes = ("size_from_image",)
             result = yolo_label(record, ctx.class_ids, ctx.options.difficult)
             if self.darknet_labels and (result.class_ids or ctx.options.unannotated == "empty"):
                 for extra in darknet_label_paths(image):

@@ -8,7 +8,7 @@ import pytest
 from conftest import black_jpeg
 
 from pipeline.convert import ConvertOptions
-from pipeline.errors import UserError
+from pipeline.errors import FormatError, UserError
 from pipeline.sources.voc import convert_voc, darknet_label_paths
 from pipeline.synth_voc import make_voc_tree
 
@@ -139,3 +139,35 @@ def test_set_names_cannot_write_outside_the_dataset_folder(tmp_path):
     with pytest.raises(UserError, match="no image sets given"):
         convert_voc(root, sets=(), options=ONE)
     assert not (root / "evil.txt").exists()
+
+
+def test_hostile_set_lines_folders_and_broken_images_are_counted(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    black_jpeg(outside / "x.jpg", 10, 10)
+    (outside / "x.xml").write_text(_xml(10, 10, [("dog", (1, 1, 5, 5), 0)]))
+    (root / "ImageSets/Main/trainval.txt").write_text(
+        f"../../outside/x\n{outside / 'x'}\n000001\x00\n000001\n000002\n000003\n")
+    (root / "Annotations/000002.xml").unlink()
+    (root / "Annotations/000002.xml").mkdir()  # a folder where the XML should be
+    (root / "JPEGImages/000003.jpg").write_bytes(b"not an image")  # and its XML has no size
+    info = convert_voc(root, sets=("trainval",), options=ONE).splits["trainval"]
+    counts = {k: v.count for k, v in info.problems.items()}
+    assert counts == {"unsafe_stem": 3, "unreadable_annotation": 1, "unreadable_image": 1}
+    assert info.images == 1 and sorted(p.name for p in outside.iterdir()) == ["x.jpg", "x.xml"]
+
+
+def test_non_utf8_set_and_class_files_and_multiline_names(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "ImageSets/Main/test.txt").write_bytes(b"00000\xff3\n")
+    with pytest.raises(FormatError, match=r"test.txt: not UTF-8 text \(byte 5\)"):
+        convert_voc(root, options=ONE)
+    classes = tmp_path / "classes.txt"
+    classes.write_bytes(b"\xff\xfe")
+    with pytest.raises(FormatError, match=r"classes.txt: not UTF-8 text"):
+        convert_voc(root, sets=("trainval",), classes_file=classes, options=ONE)
+    (root / "Annotations/000002.xml").write_text(_xml(200, 100, [("c\nat", (10, 20, 110, 80), 0)]))
+    manifest = convert_voc(root, sets=("trainval",), options=ONE)
+    assert (root / "yolo" / "voc.names").read_text() == "cat\ndog\n"  # "c\nat" left out
+    assert manifest.splits["trainval"].problems["unknown_class"].count == 1
