@@ -5,7 +5,7 @@ The file has COCO's shape and key order (`info`, `licenses`, `images`, `annotati
 vertices with 2-decimal coordinates, some objects in two parts, about 1% `iscrowd=1`
 objects with an uncompressed RLE mask, and a few images without annotation.
 Defaults give ~110 MB: 29,600 images and 215,000 annotations (25% of train2017).
-Deterministic for a seed; written in chunks with orjson, so memory stays small.
+Deterministic for a seed; written in chunks with orjson, so memory stays small, and atomically.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import orjson
 
+from pipeline.io import atomic_writer
 from pipeline.sources.coco_schema import COCO80
 
 CHUNK = 5000
@@ -84,7 +85,7 @@ def make_coco_json(
     ]
     annotated = [im for im in image_list if rng.random() >= empty_rate]
     owners = rng.integers(0, len(annotated), annotations)
-    with open(path, "wb") as f:
+    with atomic_writer(path, "wb") as f:  # a killed run leaves no half file to convert
         f.write(b'{"info":{"description":"synthetic COCO-like instances","version":"1.0","year":2026},'
                 b'"licenses":[{"id":1,"name":"synthetic","url":""}],"images":')
         f.write(orjson.dumps(image_list))

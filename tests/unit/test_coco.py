@@ -404,3 +404,18 @@ def test_split_names_cannot_write_outside_the_dataset_folder(tmp_path):
     shutil.copy(js, dot)
     with pytest.raises(UserError, match=r"split name '' is not a plain file name \(give --split"):
         convert_coco(dot, images, options=ONE)
+
+
+def test_synth_coco_json_is_written_atomically(tmp_path, monkeypatch):
+    from pipeline import synth_coco
+
+    js = synth_coco.make_coco_json(tmp_path / "instances_x.json", images=5, annotations=20)
+    before = js.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth_coco, "_annotation", broken)
+    with pytest.raises(KeyboardInterrupt):
+        synth_coco.make_coco_json(js, images=5, annotations=20, seed=1)
+    assert js.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["instances_x.json"]
