@@ -177,8 +177,12 @@ def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
     result = _write_labels(job, ctx)
     fingerprint = job.fingerprint(ctx)
     if fingerprint is not None:
+        try:
+            state = msgspec.json.encode(_State(fingerprint, result))
+        except UnicodeEncodeError:  # a file name that is not UTF-8: this job is simply not cached
+            return result
         state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(state_file, msgspec.json.encode(_State(fingerprint, result)))
+        atomic_write(state_file, state)
     return result
 
 
@@ -232,8 +236,8 @@ def _init_worker(ctx: JobContext, state_dir: Path) -> None:
 
 
 def _run_in_worker(job: Job) -> JobResult:
-    assert _WORKER is not None
-    return run_job(job, *_WORKER)
+    ctx, state_dir = _WORKER  # type: ignore[misc]  # set by _init_worker in every pool process
+    return run_job(job, ctx, state_dir)
 
 
 def _results(jobs: Sequence[Job], ctx: JobContext, state_dir: Path, workers: int) -> Iterator[JobResult]:
@@ -286,11 +290,11 @@ def convert_split(
             boxes_per_class.update(res.boxes_per_class)
             fixes.update(res.fixes)
             for kind, file, detail in res.problems:
-                report.write(f"{kind}\t{file}\t{detail}\n")
+                report.write(f"{kind}\t{_tsv_field(file)}\t{_tsv_field(detail)}\n")
                 summary = problems.setdefault(kind, ProblemSummary())
                 summary.count += 1
                 if len(summary.examples) < EXAMPLES_PER_KIND:
-                    summary.examples.append(file)
+                    summary.examples.append(_printable(file))
         bar.close()
     info.boxes = sum(boxes_per_class.values())
     info.per_class = {
@@ -301,6 +305,17 @@ def convert_split(
     info.problems = dict(sorted(problems.items()))
     info.problems_file = str(problems_path)
     return info
+
+
+def _tsv_field(text: str) -> str:
+    """A file name or detail as one TSV field: tabs, line breaks and NULs escaped."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
+        "\r", "\\r").replace("\0", "\\0")
+
+
+def _printable(text: str) -> str:
+    """A file name for the JSON manifest: bytes that are not UTF-8 shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def write_dataset(

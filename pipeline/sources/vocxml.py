@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+
 from lxml import etree
 
 from pipeline.core import Box, ImageRecord, ObjectAnnotation
@@ -17,9 +19,12 @@ _CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 def _number(text: str | None, tag: str, path: str, line: int | None) -> float:
     try:
-        return float(text)  # type: ignore[arg-type]
+        value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise FormatError(path, f"<{tag}> is {text!r}, not a number", line=line) from None
+    if not math.isfinite(value):
+        raise FormatError(path, f"<{tag}> is {text!r}, not a finite number", line=line)
+    return value
 
 
 def _size(element: etree._Element) -> tuple[int, int]:
@@ -29,7 +34,7 @@ def _size(element: etree._Element) -> tuple[int, int]:
     for key in ("width", "height"):
         try:
             out.append(int(float(values.get(key) or 0)))
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "1e999", "nan"
             out.append(0)
     return out[0], out[1]
 

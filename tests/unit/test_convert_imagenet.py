@@ -211,3 +211,19 @@ def test_csv_missing_is_a_user_error(tree):
     (tree / "LOC_val_solution.csv").unlink()
     with pytest.raises(UserError, match="LOC_val_solution.csv"):
         convert_imagenet(tree, splits=("val",), source="csv", options=one())
+
+
+def test_hostile_file_names_in_reports(tree):
+    folder = os.fsencode(tree / "ILSVRC/Annotations/CLS-LOC/train/n10000000")
+    for name in (b"caf\xe9.xml", b"tab\there.xml", b"line\nbreak.xml"):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b"<annotation>")  # truncated, and no image either
+    info = convert_imagenet(tree, splits=("train",), options=one()).splits["train"]
+    assert info.problems["missing_image"].count == 3
+    rows = Path(info.problems_file).read_bytes().splitlines()
+    assert len(rows) == 1 + 3  # header + one row per problem: names cannot break rows
+    assert any(b"caf\xe9.xml" in r for r in rows) and any(b"tab\\there.xml" in r for r in rows)
+    assert any(e.endswith("caf\ufffd.xml") for e in info.problems["missing_image"].examples)
+    assert read_manifest(tree / "yolo").splits["train"].problems["missing_image"].count == 3
+    again = convert_imagenet(tree, splits=("train",), options=one()).splits["train"]  # not cached, redone
+    assert again.problems["missing_image"].count == 3 and again.labels_written == 0

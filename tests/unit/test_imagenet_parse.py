@@ -129,3 +129,16 @@ def test_billion_laughs_is_not_expanded():
 def test_broken_xml_is_a_format_error(data, match):
     with pytest.raises(FormatError, match=match):
         parse_voc_xml(data, "t.xml", xml_parser())
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999", "-inf"])
+def test_non_finite_corner_is_a_format_error(value):
+    data = (f"<annotation><object><name>a</name><bndbox><xmin>{value}</xmin><ymin>1</ymin>"
+            "<xmax>2</xmax><ymax>3</ymax></bndbox></object></annotation>").encode()
+    with pytest.raises(FormatError, match="not a finite number"):
+        parse_voc_xml(data, "t.xml", xml_parser())
+
+
+def test_unreadable_size_means_unknown_size():
+    data = b"<annotation><size><width>1e999</width><height>nan</height></size></annotation>"
+    assert parse_voc_xml(data, "t.xml", xml_parser()).width == 0
