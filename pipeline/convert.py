@@ -150,11 +150,8 @@ def stat_token(st: os.stat_result | None) -> str:
 
 def digest(parts: Iterable[str]) -> str:
     """A stable hex digest of text parts (for job fingerprints)."""
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogateescape"))
-        h.update(b"\0")
-    return h.hexdigest()
+    joined = "\0".join(parts).encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(joined, digest_size=16).hexdigest()
 
 
 def _state_path(state_dir: Path, key: str) -> Path:
