@@ -110,6 +110,20 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"})
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move -q/-v given after the sub-command to the front, where Click expects them.
+
+    Example: `["convert", "imagenet", "R", "-q"]` -> `["-q", "convert", "imagenet", "R"]`;
+    nothing after a `--` is touched.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="yolo-pipeline")
+    cli(args=hoist_global_flags(sys.argv[1:]), prog_name="yolo-pipeline")

@@ -60,3 +60,23 @@ def test_an_os_error_is_one_line_exit_2(tmp_path):
     result = invoke("convert", "imagenet", root, "--out-manifest", tmp_path / "blocker" / "m.json")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"Error: File exists: {tmp_path / 'blocker'}"]
+
+
+def test_quiet_and_verbose_may_follow_the_sub_command():
+    from pipeline.cli import hoist_global_flags
+
+    assert hoist_global_flags(["convert", "imagenet", "R", "-q"]) == ["-q", "convert", "imagenet", "R"]
+    assert hoist_global_flags(["-v", "summarize", "x", "-vv"]) == ["-v", "-vv", "summarize", "x"]
+    assert hoist_global_flags(["check", "--", "-q"]) == ["check", "--", "-q"]
+
+
+def test_quiet_after_the_sub_command_runs(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "in"
+    invoke("synth", "imagenet", root, "--classes", 1, "--placeholder")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "convert", "imagenet", str(root), "-q"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "train: 5 images listed" in done.stdout
