@@ -302,30 +302,44 @@ def build_jobs(layout: KaggleLayout, split: str, source: str, labels_root: Path 
                 csv_rows=tuple(rows.pop(sub, ())) if source == "csv" else None,
             )
         )
-    loose_images = sorted(e.name for e in os.scandir(image_root) if e.is_file() and _is_image(e.name))
-    loose_xml = (
-        sorted(e.name for e in os.scandir(ann_root) if e.name.endswith(".xml"))
-        if (source == "xml" and ann_root.is_dir())
-        else []
-    )
     loose_rows = [r for group in rows.values() for r in group]
-    by_stem_rows: dict[str, list] = {}
-    for r in loose_rows:
-        by_stem_rows.setdefault(r[0], []).append(r)
-    stems = sorted(
-        {os.path.splitext(n)[0] for n in loose_images} | {n[:-4] for n in loose_xml} | set(by_stem_rows)
+    jobs.extend(_flat_jobs(split, image_root, ann_root, label_dir(image_root), source, loose_rows))
+    return jobs
+
+
+def _flat_jobs(
+    split: str,
+    image_root: Path,
+    ann_root: Path,
+    label_dir: str,
+    source: str,
+    rows: list[tuple[str, str, str]],
+) -> list[ImagenetJob]:
+    """Loose files of a split folder (the flat val) cut into slices of FLAT_SLICE stems."""
+    images = {
+        e.name.rpartition(".")[0]: e.name for e in os.scandir(image_root) if e.is_file() and _is_image(e.name)
+    }
+    xmls = (
+        {e.name[:-4]: e.name for e in os.scandir(ann_root) if e.name.endswith(".xml")}
+        if source == "xml" and ann_root.is_dir()
+        else {}
     )
+    rows_by_stem: dict[str, list[tuple[str, str, str]]] = {}
+    for row in rows:
+        rows_by_stem.setdefault(row[0], []).append(row)
+    stems = sorted(images.keys() | xmls.keys() | rows_by_stem.keys())
+    jobs = []
     for start in range(0, len(stems), FLAT_SLICE):
-        chunk = set(stems[start : start + FLAT_SLICE])
+        chunk = stems[start : start + FLAT_SLICE]
         jobs.append(
             ImagenetJob(
                 key=f"{split}/_{start // FLAT_SLICE:05d}",
                 image_dir=str(image_root),
                 ann_dir=str(ann_root),
-                label_dir=label_dir(image_root),
-                image_names=tuple(n for n in loose_images if os.path.splitext(n)[0] in chunk),
-                xml_names=tuple(n for n in loose_xml if n[:-4] in chunk),
-                csv_rows=tuple(r for s in sorted(chunk) for r in by_stem_rows.get(s, ()))
+                label_dir=label_dir,
+                image_names=tuple(images[s] for s in chunk if s in images),
+                xml_names=tuple(xmls[s] for s in chunk if s in xmls),
+                csv_rows=tuple(r for s in chunk for r in rows_by_stem.get(s, ()))
                 if source == "csv"
                 else None,
             )
