@@ -36,8 +36,8 @@ import msgspec
 from tqdm import tqdm
 
 from pipeline.core import ImageRecord, Problem
-from pipeline.errors import UserError
-from pipeline.io import atomic_write, atomic_writer, write_if_changed
+from pipeline.errors import FormatError, UserError
+from pipeline.io import atomic_write, atomic_writer, image_size, write_if_changed
 from pipeline.labels import DIFFICULT_POLICIES, LabelResult, yolo_label
 from pipeline.manifest import (
     MANIFEST_NAME,
@@ -141,6 +141,14 @@ class JobResult(msgspec.Struct):
 class _State(msgspec.Struct):
     fingerprint: str
     result: JobResult
+
+
+def header_size(image: str) -> tuple[int, int] | Problem:
+    """Width and height from the image header, or the `unreadable_image` problem to report."""
+    try:
+        return image_size(image)
+    except FormatError as exc:
+        return Problem("unreadable_image", image, exc.reason)
 
 
 def stat_token(st: os.stat_result | None) -> str:

@@ -34,10 +34,18 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, options_dict, write_dataset
+from pipeline.convert import (
+    ConvertOptions,
+    JobContext,
+    LabelItem,
+    convert_split,
+    header_size,
+    options_dict,
+    write_dataset,
+)
 from pipeline.core import Problem
-from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, safe_relative
+from pipeline.errors import UserError
+from pipeline.io import safe_relative
 from pipeline.labels import LabelResult, append_box_line, label_path_beside
 from pipeline.manifest import Manifest
 from pipeline.sources.coco_schema import (
@@ -117,13 +125,11 @@ class CocoJob:
                 continue
             fixes: tuple[str, ...] = ()
             if width <= 0 or height <= 0:
-                try:
-                    width, height = image_size(image)
-                except FormatError as exc:
-                    yield LabelItem(image, label, None, skip=True,
-                                    problems=(Problem("unreadable_image", image, exc.reason),))
+                size = header_size(image)
+                if isinstance(size, Problem):
+                    yield LabelItem(image, label, None, skip=True, problems=(size,))
                     continue
-                fixes = ("size_from_image",)
+                (width, height), fixes = size, ("size_from_image",)
             if anns is None:
                 yield LabelItem(image, label, None, fixes=fixes, label_exists=label_exists)
             elif self.task == "segment":

@@ -24,10 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, options_dict, write_dataset
+from pipeline.convert import (
+    ConvertOptions,
+    JobContext,
+    LabelItem,
+    convert_split,
+    header_size,
+    options_dict,
+    write_dataset,
+)
 from pipeline.core import Problem
 from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, write_if_changed, xml_parser
+from pipeline.io import write_if_changed, xml_parser
 from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.coco import check_split_name
@@ -169,13 +177,11 @@ class VocJob:
                 continue
             fixes: tuple[str, ...] = ()
             if record.width <= 0 or record.height <= 0:
-                try:
-                    width, height = image_size(image)
-                except FormatError as exc:
-                    yield LabelItem(image, label, None, skip=True,
-                                    problems=(Problem("unreadable_image", image, exc.reason),))
+                size = header_size(image)
+                if isinstance(size, Problem):
+                    yield LabelItem(image, label, None, skip=True, problems=(size,))
                     continue
-                record = replace(record, width=width, height=height)
+                record = replace(record, width=size[0], height=size[1])
                 fixes = ("size_from_image",)
             result = yolo_label(record, ctx.class_ids, ctx.options.difficult)
             if self.darknet_labels and (result.class_ids or ctx.options.unannotated == "empty"):
