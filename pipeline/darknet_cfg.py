@@ -292,13 +292,32 @@ class CfgOptions:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One value written into the cfg: where, what, and why."""
+    """One value written into the cfg: where, what, why, and whether the user gave it."""
 
     section: int
     where: str
     key: str
     value: str
     reason: str
+    given: bool = False
+
+
+#: The comment `configs` writes above a max_batches the user gave (`--max-batches`), so
+#: that check-cfg reports a short run on purpose as a warning; darknet skips `#` lines.
+CHOSEN_MARK = "# yolo-pipeline configs: max_batches={} chosen with --max-batches"
+_CHOSEN = re.compile(r"^#\s*yolo-pipeline configs: max_batches=(\d+) chosen with --max-batches")
+
+
+def chosen_max_batches(cfg: Cfg) -> int | None:
+    """The max_batches value `configs --max-batches` recorded in [net], or None.
+
+    Example: a [net] with the line `# yolo-pipeline configs: max_batches=20 chosen with
+    --max-batches` -> 20.
+    """
+    for ln in cfg.net.lines:
+        if m := _CHOSEN.match(ln.raw.strip()):
+            return int(m.group(1))
+    return None
 
 
 def max_batches_rule(classes: int, train_images: int) -> int:
@@ -320,7 +339,7 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
     out: list[Choice] = []
 
     def put(section: int, where: str, key: str, value: object, reason: str) -> None:
-        out.append(Choice(section, where, key, str(value), reason))
+        out.append(Choice(section, where, key, str(value), reason, reason.startswith("given")))
 
     for key, given in (("width", opts.width), ("height", opts.height)):
         if given is not None:
@@ -427,6 +446,12 @@ def _filters_reason(head: Head, classes: int) -> str:
 
 
 def apply_values(cfg: Cfg, choices: list[Choice]) -> None:
-    """Write each choice into its section (in place)."""
+    """Write each choice into its section (in place); a given max_batches gets `CHOSEN_MARK`
+    above it (an older mark is dropped)."""
+    net = cfg.net
+    net.lines = [ln for ln in net.lines if not _CHOSEN.match(ln.raw.strip())]
     for c in choices:
         cfg.sections[c.section].set(c.key, c.value)
+        if c.key == "max_batches" and c.given and (line := net.find(c.key)):
+            eol = "\r\n" if line.raw.endswith("\r\n") else "\n"
+            net.lines.insert(net.lines.index(line), Line(CHOSEN_MARK.format(c.value) + eol, 0))
