@@ -18,6 +18,7 @@ from pipeline.darknet_cfg import (
     NET_TYPES,
     Cfg,
     Head,
+    chosen_max_batches,
     max_batches_rule,
 )
 from pipeline.darknet_fork import FORK_INFO, ForkInfo
@@ -239,9 +240,11 @@ def _schedule(ctx: LintContext, detector: bool) -> Iterator[Finding]:
         rule = max_batches_rule(ref, ctx.train_images)
         where = mb_line.number if mb_line else net.line
         if mb < rule:
-            yield _f(ctx, "max-batches", ERROR, where,
+            chosen = chosen_max_batches(ctx.cfg) == mb
+            yield _f(ctx, "max-batches", WARNING if chosen else ERROR, where,
                      f"max_batches={mb} is below the rule max(2000*{ref} classes, "
-                     f"{ctx.train_images} images, 6000) = {rule}")
+                     f"{ctx.train_images} images, 6000) = {rule}"
+                     + ("; chosen with configs --max-batches (a short run)" if chosen else ""))
         elif mb >= 10 * rule:
             yield _f(ctx, "max-batches-high", WARNING, where,
                      f"max_batches={mb} is {mb // rule}x the rule ({rule}) for {ref} classes: "

@@ -17,12 +17,11 @@ hierarchy, and still the best-covered one there, so the subset stays trainable.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, closest
 from pipeline.io import read_bytes
 from pipeline.manifest import ClassCount, ClassInfo, Manifest
 from pipeline.sources.imagenet import SYNSET_FILE
@@ -118,7 +117,7 @@ def resolve_classes(
             options = ", ".join(f"{k} ({by_key[k].name})" for k in sorted(keys))
             errors.append(f"class {name!r} is ambiguous: {options}; give the key")
             continue
-        close = difflib.get_close_matches(_norm(name), index, n=5, cutoff=0.6)
+        close = closest(_norm(name), index)
         hint = ", ".join(
             f"{word} ({'/'.join(sorted(index[word]))})" for word in close) or "none close"
         errors.append(f"unknown class {name!r}; closest: {hint}")

@@ -20,17 +20,17 @@ from pipeline.darknet_cfg import (
     write_cfg,
 )
 from pipeline.darknet_fork import choose_fork, find_template
-from pipeline.data_lint import Findings, lint_data
+from pipeline.data_lint import LABEL_PATH, Findings, lint_data
 from pipeline.datafiles import (
     read_data,
-    read_list,
     write_data,
     write_list,
     write_names,
     write_ultralytics_yaml,
 )
-from pipeline.dataset import open_dataset
+from pipeline.dataset import open_dataset, unread_labels
 from pipeline.errors import UserError
+from pipeline.labels import ultralytics_label_path
 
 VAL_SPLITS = ("val", "valid", "validation", "test")
 
@@ -69,7 +69,7 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
 
     Example: `make_configs("/data/in10", "yolov3-tiny", "/data/in10/cfg")`.
     """
-    ds = open_dataset(dataset)
+    ds = open_dataset(dataset, fork=fork)
     manifest = ds.manifest
     names = manifest.class_names()
     if not names:
@@ -80,18 +80,18 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
     name = name or ds.root.resolve().name
     if name in (".", "..") or "/" in name:
         raise UserError(f"--name {name!r} must be a plain file name (no '/')")
-    notes: list[str] = []
+    notes = list(ds.notes)
     if "train" not in manifest.splits:
         raise UserError(f"dataset {dataset} has no train split",
                         f"splits: {', '.join(manifest.splits) or 'none'}")
     # A relative list_file is relative to the dataset folder (Dataset.list_path).
-    train = read_list(ds.list_path("train"), absolute=True)
+    train = ds.images("train", absolute=True)
     val_name = next((s for s in VAL_SPLITS if s in manifest.splits), None)
     if val_name is None:
         valid = train
         notes.append("no val split: valid.txt lists the training images")
     else:
-        valid = read_list(ds.list_path(val_name), absolute=True)
+        valid = ds.images(val_name, absolute=True)
     if any(c.isspace() for c in str(out)):
         notes.append(f"{out} holds a space: darknet removes spaces from .data values")
 
@@ -113,11 +113,14 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
     fork_name, _ = choose_fork(fork)
+    if ds.layout is not None:  # a foreign layout: will each engine find its labels?
+        notes += unread_labels(ds, train + valid, {"Ultralytics": ultralytics_label_path,
+                                                   f"{fork_name}'s darknet": LABEL_PATH[fork_name]})
     # The fork's parser may not read the template (a yolov4 one on pjreddie): say so now.
-    # max_batches below the rule is the user's choice here (--max-batches), already noted.
+    # A --max-batches below the rule is marked in the cfg, so it is only a warning.
     findings = [f for f in lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name,
                                      len(names), len(train))
-                if f.severity == ERROR and f.rule != "max-batches"]
+                if f.severity == ERROR]
     return ConfigsReport(str(out), name, str(tpl), len(names), len(train), len(valid),
                          fork_name, files, choices, notes, findings)
 

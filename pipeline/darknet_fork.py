@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, closest
 
 FORKS = ("pjreddie", "alexeyab")
 DEBIAN_CFG_DIR = Path("/usr/share/darknet/cfg")
@@ -209,5 +209,17 @@ def find_template(name_or_path: str) -> Path:
             if (d / name).is_file():
                 return d / name
     looked = ", ".join(str(d) for d in template_dirs())
-    raise UserError(f"unknown template {name_or_path!r}: not a file, not in {looked}",
-                    "give --template PATH or set DARKNET_HOME")
+    near = closest(Path(name_or_path).name.removesuffix(".cfg"), template_names())
+    hint = f"closest: {', '.join(near)}" if near else "give --template PATH or set DARKNET_HOME"
+    raise UserError(f"unknown template {name_or_path!r}: not a file, not in {looked}", hint)
+
+
+def template_names() -> list[str]:
+    """The template names `find_template` knows (`yolov3-tiny` for yolov3-tiny.cfg), sorted."""
+    names: set[str] = set()
+    for d in template_dirs():
+        try:
+            names.update(p.stem for p in d.glob("*.cfg") if p.is_file())
+        except OSError:  # an unreadable folder offers no names
+            continue
+    return sorted(names)

@@ -22,9 +22,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 class PipelineClickError(click.ClickException):
-    """A user error: one line on stderr, exit code 2."""
+    """A user error: one line on stderr, exit code 2 (or the library error's own)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class PipelineGroup(click.Group):
@@ -34,7 +38,7 @@ class PipelineGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PipelineError as exc:
-            raise PipelineClickError(str(exc)) from None
+            raise PipelineClickError(str(exc), exc.exit_code) from None
         except OSError as exc:  # unwritable output folder, disk full, permission denied...
             where = f": {exc.filename}" if exc.filename else ""
             raise PipelineClickError(f"{exc.strerror or exc}{where}") from None
@@ -62,6 +66,13 @@ def emit(result: dict, as_json: bool, text: str) -> None:
         click.echo(json.dumps(result, indent=2, sort_keys=False))
     elif text:
         click.echo(text)
+
+
+def verbosity() -> int:
+    """-1 with -q, 0 by default, 1 with -v, 2 with -vv: how much a command prints."""
+    ctx = click.get_current_context(silent=True)
+    obj = (ctx.find_root().obj if ctx else None) or {}
+    return -1 if obj.get("quiet") else int(obj.get("verbose") or 0)
 
 
 def progress_enabled() -> bool:
