@@ -6,6 +6,8 @@ engines train from; `check_cfg` runs the cfg rules and, with a .data, the datase
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +32,12 @@ from pipeline.datafiles import (
 )
 from pipeline.dataset import open_dataset, unread_labels
 from pipeline.errors import UserError
+from pipeline.io import atomic_write
 from pipeline.labels import ultralytics_label_path
 
 VAL_SPLITS = ("val", "valid", "validation", "test")
+#: In the --out folder: the digest of every file `configs` wrote, to spot hand edits.
+RECORD = ".configs-written.json"
 
 
 @dataclass(slots=True)
@@ -50,23 +55,54 @@ class ConfigsReport:
     choices: list[Choice]
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    fork_reason: str = ""
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
         return {
             "out": self.out, "name": self.name, "template": self.template,
             "classes": self.classes, "train_images": self.train_images,
-            "valid_images": self.valid_images, "fork": self.fork, "files": self.files,
+            "valid_images": self.valid_images, "fork": self.fork,
+            "fork_reason": self.fork_reason, "files": self.files,
             "values": [{"where": c.where, "key": c.key, "value": c.value, "reason": c.reason}
                        for c in self.choices],
             "notes": self.notes, "findings": [f.as_dict() for f in self.findings],
+            "warnings": [f.as_dict() for f in self.warnings],
         }
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def guard_edits(out: Path, paths: list[Path], force: bool = False) -> None:
+    """Refuse to overwrite a file changed since `configs` wrote it (or not written by it),
+    unless `force`. The digests are in `out/RECORD`.
+    """
+    try:
+        record = json.loads((out / RECORD).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        record = {}
+    changed = [p.name for p in paths if p.is_file() and record.get(p.name) != _digest(p)]
+    if changed and not force:
+        raise UserError(f"{out}: {', '.join(changed)} changed since configs wrote it "
+                        "(edited by hand?) or not written by configs",
+                        "--force overwrites, or give another --out")
+
+
+def record_digests(out: Path, paths: list[Path]) -> None:
+    """Write `out/RECORD`: the digest of each file just written."""
+    files = {p.name: _digest(p) for p in paths}
+    atomic_write(out / RECORD, json.dumps({"files": files}, indent=1) + "\n")
+
+
 def make_configs(dataset: str | Path, template: str, out: str | Path, name: str | None = None,
-                 opts: CfgOptions | None = None, fork: str | None = None) -> ConfigsReport:
+                 opts: CfgOptions | None = None, fork: str | None = None,
+                 force: bool = False) -> ConfigsReport:
     """Write `<name>.names/.data/.cfg`, `train.txt`, `valid.txt`, `data.yaml` and `backup/`.
 
+    A file edited since the last run is not overwritten without `force` (`guard_edits`).
     Example: `make_configs("/data/in10", "yolov3-tiny", "/data/in10/cfg")`.
     """
     ds = open_dataset(dataset, fork=fork)
@@ -101,6 +137,8 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
         ("names", f"{name}.names"), ("data", f"{name}.data"), ("cfg", f"{name}.cfg"),
         ("train", "train.txt"), ("valid", "valid.txt"), ("yaml", "data.yaml"),
         ("backup", "backup"))}
+    written = [Path(v) for k, v in files.items() if k != "backup"]
+    guard_edits(out, written, force)
     try:
         os.makedirs(files["backup"], exist_ok=True)
         write_names(files["names"], names)
@@ -110,19 +148,21 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
                    files["backup"] + "/")
         write_cfg(cfg, files["cfg"])
         write_ultralytics_yaml(files["yaml"], files["train"], files["valid"], names)
+        record_digests(out, written)
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
-    fork_name, _ = choose_fork(fork)
+    fork_name, fork_reason = choose_fork(fork)
     if ds.layout is not None:  # a foreign layout: will each engine find its labels?
         notes += unread_labels(ds, train + valid, {"Ultralytics": ultralytics_label_path,
                                                    f"{fork_name}'s darknet": LABEL_PATH[fork_name]})
     # The fork's parser may not read the template (a yolov4 one on pjreddie): say so now.
     # A --max-batches below the rule is marked in the cfg, so it is only a warning.
-    findings = [f for f in lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name,
-                                     len(names), len(train))
-                if f.severity == ERROR]
+    found = lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name, len(names), len(train))
     return ConfigsReport(str(out), name, str(tpl), len(names), len(train), len(valid),
-                         fork_name, files, choices, notes, findings)
+                         fork_name, files, choices, notes,
+                         findings=[f for f in found if f.severity == ERROR],
+                         warnings=[f for f in found if f.severity != ERROR],
+                         fork_reason=fork_reason)
 
 
 @dataclass(slots=True)

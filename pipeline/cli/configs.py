@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pipeline.cli import CONTEXT_SETTINGS, emit, json_option
+from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, verbosity
 from pipeline.darknet_fork import FORKS
 
 
@@ -33,13 +33,18 @@ from pipeline.darknet_fork import FORKS
                    "1000 iterations or fewer).")
 @click.option("--darknet", type=click.Choice(FORKS),
               help="Fork the cfg is checked for (default: detected from the darknet binary).")
+@click.option("--force", is_flag=True,
+              help="Overwrite files edited since configs wrote them (kept by default).")
 @json_option
 def configs(dataset, template, out, name, width, height, batch, subdivisions, max_batches,
-            learning_rate, burn_in, random, darknet, as_json):
+            learning_rate, burn_in, random, darknet, force, as_json):
     """Write darknet .names/.data/.cfg, train.txt/valid.txt and an Ultralytics data.yaml.
 
-    DATASET is a dataset folder with manifest.json (from convert or subset). Every value
-    put into the cfg is printed with its reason.
+    DATASET is a dataset folder with manifest.json (from convert or subset), the folder
+    convert wrote it into, an Ultralytics data.yaml or a darknet .data (labels where the
+    --darknet fork looks). Every value put into the cfg is printed with its reason (-q:
+    only the files and errors; -v: also the fork detection and check-cfg warnings). A file
+    edited by hand since the last run is not overwritten without --force.
 
     \b
     Example:
@@ -52,18 +57,27 @@ def configs(dataset, template, out, name, width, height, batch, subdivisions, ma
     opts = CfgOptions(width=width, height=height, batch=batch, subdivisions=subdivisions,
                       max_batches=max_batches, learning_rate=learning_rate, burn_in=burn_in,
                       random=random)
-    report = make_configs(dataset, template, out, name=name, opts=opts, fork=darknet)
-    emit(report.as_dict(), as_json, _configs_text(report))
+    report = make_configs(dataset, template, out, name=name, opts=opts, fork=darknet,
+                          force=force)
+    emit(report.as_dict(), as_json, _configs_text(report, verbosity()))
 
 
-def _configs_text(report) -> str:
+def _configs_text(report, level: int = 0) -> str:
+    """-1: files and errors; 0: also every value with its reason and notes; 1: also the fork
+    detection and the check-cfg warnings."""
+    errors = [f"{report.fork}: {f}" for f in report.findings]
+    wrote = "wrote " + ", ".join(report.files.values())
+    if level < 0:
+        return "\n".join([*errors, wrote])
     lines = [f"configs: {report.classes} classes, {report.train_images} train / "
              f"{report.valid_images} valid images; template {report.template}"]
     width = max(len(f"{c.where} {c.key}={c.value}") for c in report.choices)
     lines += [f"  {f'{c.where} {c.key}={c.value}':<{width}}  {c.reason}" for c in report.choices]
     lines += [f"note: {n}" for n in report.notes]
-    lines += [f"{report.fork}: {f}" for f in report.findings]
-    lines.append("wrote " + ", ".join(report.files.values()))
+    if level > 0:
+        lines.append(f"darknet fork: {report.fork} ({report.fork_reason})")
+        lines += [f"{report.fork}: {f}" for f in report.warnings]
+    lines += [*errors, wrote]
     lines.append(f"train: darknet detector train {report.files['data']} {report.files['cfg']}")
     return "\n".join(lines)
 
