@@ -1,4 +1,7 @@
-"""`check`: find everything in a dataset folder that would break or silently spoil training.
+"""`check`: find everything in a dataset that would break or silently spoil training.
+
+Any layout `open_dataset` reads (our folder, a data.yaml, a .data); labels are looked for
+where that layout's tool looks for them.
 
 Problems (each one a row of the report file, `kind  file[:line]  detail`):
 
@@ -8,7 +11,8 @@ Problems (each one a row of the report file, `kind  file[:line]  detail`):
   it against its working folder), `listed_twice`, `missing_image` (broken symlinks too),
   `missing_label` (pjreddie's darknet stops at "Couldn't open file");
 - `undecodable_image` (with `decode`: OpenCV cannot read it);
-- `orphan_label`: a `.txt` in an image folder with no image of that stem;
+- `orphan_label`: a `.txt` in a label folder that is no listed image's label and has no
+  image of that stem beside it;
 - `duplicate_image` (with `duplicates`: same bytes as an earlier listed image);
 - `names_mismatch`: the `.names` file does not hold one line per manifest class.
 
@@ -29,10 +33,10 @@ from tqdm import tqdm
 
 from pipeline.core import Problem
 from pipeline.datafiles import read_names
-from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line, read_list
+from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_writer
-from pipeline.labels import label_path_beside, pjreddie_label_path
+from pipeline.labels import pjreddie_label_path
 
 REPORT_NAME = "check-report.tsv"
 
@@ -109,8 +113,10 @@ def duplicate_images(paths: Iterable[str]) -> Iterator[Problem]:
                 first[digest] = p
 
 
-def orphan_labels(folders: Iterable[str], skip: set[str]) -> Iterator[Problem]:
-    """`.txt` files in the given folders with no other file of the same stem beside them."""
+def orphan_labels(folders: Iterable[str], expected: set[str]) -> Iterator[Problem]:
+    """`.txt` files in the given folders that are not in `expected` and have no other file
+    of the same stem beside them (a label folder holds only labels: each must be expected).
+    """
     for folder in sorted(folders):
         try:
             names = [e.name for e in os.scandir(folder) if not e.is_dir()]
@@ -119,7 +125,7 @@ def orphan_labels(folders: Iterable[str], skip: set[str]) -> Iterator[Problem]:
         stems = {os.path.splitext(n)[0] for n in names if not n.endswith(".txt")}
         for n in names:
             path = os.path.join(folder, n)
-            if n.endswith(".txt") and n[:-4] not in stems and path not in skip:
+            if n.endswith(".txt") and n[:-4] not in stems and path not in expected:
                 yield Problem("orphan_label", path, "no image with this stem")
 
 
@@ -128,13 +134,11 @@ def _listing_problems(ds: Dataset, report: CheckReport, present: list[str],
     """Problems of the lists, the images and their labels; images found go to `present`."""
     seen: set[str] = set()
     for split in ds.manifest.splits:
-        path = ds.list_path(split)
-        if not path.is_file():
-            yield Problem("missing_list", str(path), f"split {split}")
+        if ds.layout is None and not ds.list_path(split).is_file():
+            yield Problem("missing_list", str(ds.list_path(split)), f"split {split}")
             continue
-        for number, image in enumerate(
-                tqdm(read_list(path), desc=f"check {split}", unit="img", disable=not progress), 1):
-            where = f"{path}:{number}"
+        for image, where in tqdm(ds.entries(split), desc=f"check {split}", unit="img",
+                                 disable=not progress):
             if not os.path.isabs(image):
                 yield Problem("relative_path", where, image)
             if image in seen:
@@ -146,12 +150,17 @@ def _listing_problems(ds: Dataset, report: CheckReport, present: list[str],
                 yield Problem("missing_image", image, where)
                 continue
             present.append(image)
-            data = label_bytes(label_path_beside(image))
+            label = ds.label_path(image)
+            if label is None:  # a layout rule that reads no label for this image
+                yield Problem("missing_label", image, f"{ds.manifest.source.get('labels')} "
+                              "reads no label for this file extension")
+                continue
+            data = label_bytes(label)
             if data is None:
-                yield Problem("missing_label", label_path_beside(image), image)
+                yield Problem("missing_label", label, image)
                 continue
             report.labels += 1
-            boxes, problems = check_label(data, ds.num_classes, label_path_beside(image))
+            boxes, problems = check_label(data, ds.num_classes, label)
             report.boxes += boxes
             yield from problems
 
@@ -181,8 +190,10 @@ def find_problems(ds: Dataset, report: CheckReport, *, decode: bool = False,
     yield from _listing_problems(ds, report, present, progress)
     if (names := _names_problem(ds)) is not None:
         yield names
-    meta = {str(ds.list_path(s)) for s in ds.manifest.splits} | {str(ds.root / "classes.txt")}
-    yield from orphan_labels({os.path.dirname(p) for p in present}, meta)
+    labels = {label for p in present if (label := ds.label_path(p))}
+    if ds.layout is None:
+        labels |= {str(ds.list_path(s)) for s in ds.manifest.splits} | {str(ds.root / "classes.txt")}
+    yield from orphan_labels({os.path.dirname(p) for p in labels}, labels)
     if decode:
         with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
             for image, ok in zip(present, pool.map(_decodable, present, chunksize=64),
@@ -191,7 +202,7 @@ def find_problems(ds: Dataset, report: CheckReport, *, decode: bool = False,
                     yield Problem("undecodable_image", image, "OpenCV cannot decode it")
     if duplicates:
         yield from duplicate_images(present)
-    elsewhere = [p for p in present if pjreddie_label_path(p) != label_path_beside(p)]
+    elsewhere = [p for p in present if pjreddie_label_path(p) != ds.label_path(p)]
     if elsewhere:
         report.warnings.append(
             f"pjreddie darknet looks for {len(elsewhere)} labels elsewhere, e.g. "
@@ -207,7 +218,7 @@ def check_dataset(dataset: str | Path, *, decode: bool = False, duplicates: bool
     """
     ds = open_dataset(dataset)
     path = Path(report_file).absolute() if report_file else ds.root / REPORT_NAME
-    report = CheckReport(str(ds.root), str(path))
+    report = CheckReport(ds.source, str(path), warnings=list(ds.notes))
     try:
         with atomic_writer(path, "wb") as out:
             out.write(b"kind\tfile\tdetail\n")

@@ -113,7 +113,7 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
     tpl = find_template(template)
     cfg = read_cfg(tpl)
     out = Path(out).resolve()
-    name = name or ds.root.resolve().name
+    name = name or ds.name
     if name in (".", "..") or "/" in name:
         raise UserError(f"--name {name!r} must be a plain file name (no '/')")
     notes = list(ds.notes)

@@ -104,3 +104,14 @@ def pjreddie_label_path(image_path: str) -> str | None:
     for ext in PJREDDIE_EXTENSIONS:
         replaced = replaced.replace(ext, ".txt", 1)
     return replaced if replaced != path else None
+
+
+def ultralytics_label_path(image_path: str) -> str:
+    """Where Ultralytics looks for an image's label: the last `/images/` folder of the path
+    becomes `/labels/`, the extension `.txt`; with no `images` folder, beside the image.
+
+    Example: "/d/train/images/a.jpg" -> "/d/train/labels/a.txt"; "/d/a.png" -> "/d/a.txt".
+    """
+    head, found, tail = image_path.rpartition(f"{os.sep}images{os.sep}")
+    path = f"{head}{os.sep}labels{os.sep}{tail}" if found else image_path
+    return os.path.splitext(path)[0] + ".txt"

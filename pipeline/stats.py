@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,11 @@ def _distribution(values: np.ndarray) -> dict:
             **{f"p{p}": round(float(v), 4) for p, v in zip(PERCENTILES, pct, strict=True)}}
 
 
-def split_stats(images: list[str], keys: list[str], progress: bool = False, desc: str = "") -> dict:
-    """Counts and distributions over the labels of one split's images.
-
-    Example: `split_stats(["/d/a.jpg"], ["cat"])["per_class"]["cat"]["boxes"]`.
+def split_stats(images: list[str], keys: list[str], progress: bool = False, desc: str = "",
+                label_of: Callable[[str], str | None] = label_path_beside) -> dict:
+    """Counts and distributions over the labels of one split's images (`label_of`: the
+    layout's label path of an image). Example:
+    `split_stats(["/d/a.jpg"], ["cat"])["per_class"]["cat"]["boxes"]`.
     """
     nc = len(keys)
     img_per_class, box_per_class = Counter(), Counter()
@@ -43,7 +45,7 @@ def split_stats(images: list[str], keys: list[str], progress: bool = False, desc
     widths, heights = array("d"), array("d")
     missing = unannotated = bad = 0
     for image in tqdm(images, desc=f"stats {desc}", unit="img", disable=not progress):
-        data = label_bytes(label_path_beside(image))
+        data = label_bytes(label_of(image))
         if data is None:
             missing += 1
             continue
@@ -88,17 +90,20 @@ def split_stats(images: list[str], keys: list[str], progress: bool = False, desc
 
 def dataset_stats(dataset: str | Path, splits: tuple[str, ...] = (), progress: bool = False
                   ) -> dict:
-    """Stats of every split (or the given ones) of a dataset folder.
+    """Stats of every split (or the given ones) of a dataset (any layout `open_dataset` reads).
 
-    Arrays used by the chart are under keys starting with `_` (see `public`).
+    Arrays used by the chart are under keys starting with `_` (see `public`); `warnings`
+    says how the dataset was found and read.
     Example: `dataset_stats("data/in10")["splits"]["train"]["boxes"]`.
     """
     ds = open_dataset(dataset)
     keys = ds.manifest.class_keys()
     names = dict(zip(keys, ds.manifest.class_names(), strict=True))
     chosen = splits or tuple(ds.manifest.splits)
-    return {"dataset": str(ds.root), "classes": len(keys), "names": names,
-            "splits": {s: split_stats(ds.images(s), keys, progress, s) for s in chosen}}
+    return {"dataset": ds.source, "classes": len(keys), "names": names,
+            "warnings": list(ds.notes),
+            "splits": {s: split_stats(ds.images(s), keys, progress, s, ds.label_path)
+                       for s in chosen}}
 
 
 def public(stats: dict) -> dict:

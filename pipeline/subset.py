@@ -1,9 +1,10 @@
-"""Class subsets of a converted dataset: a new dataset folder for the chosen classes.
+"""Class subsets of a dataset: a new dataset folder (our layout) for the chosen classes.
 
-Classes are chosen by `pipeline.class_choice` (the rules and the spread rule are
-explained there). `build_subset` scans the source lists and the labels beside the images
-(never the XML), keeps the images with a box of a chosen class, links them into `OUT/<split>/`
-(symlink to the real file by default, hardlink or copy), and writes their labels with ids
+The source is any layout `open_dataset` reads (ours, a data.yaml, a .data); it is only
+read. Classes are chosen by `pipeline.class_choice` (the rules and the spread rule are
+explained there). `build_subset` scans the source lists and labels (never the XML),
+keeps the images with a box of a chosen class, links them into `OUT/<split>/` (symlink
+to the real file by default, hardlink or copy), and writes their labels with ids
 remapped to 0..N-1 in source id order; other classes' boxes are dropped. Images left with
 no box follow the unannotated policy of conversion (`skip`: not listed; `empty`: listed
 with an empty label). Lists, counts and the problems file come from the conversion
@@ -29,6 +30,7 @@ from pipeline.core import Problem
 from pipeline.dataset import (
     Dataset,
     LineError,
+    counted_manifest,
     label_bytes,
     open_dataset,
     parse_line,
@@ -126,10 +128,10 @@ def scan_split(ds: Dataset, split: str, old_to_new: dict[int, int], keep_empty: 
     images = ds.images(split)
     scan.base = common_folder(images)
     for src in tqdm(images, desc=f"scan {split}", unit="img", disable=not progress):
-        label = label_path_beside(src)
+        label = ds.label_path(src)
         data = label_bytes(label)
-        if data is None:
-            scan.problems.append(Problem("missing_label", label, src))
+        if data is None or label is None:
+            scan.problems.append(Problem("missing_label", label or src, src))
             continue
         lines = [line for line in data.splitlines() if line.strip()]
         if not any(line.split(None, 1)[0] in wanted for line in lines):
@@ -351,7 +353,7 @@ def _build(dataset: str | Path, out_dir: Path, rule: ClassRule, options: SubsetO
     ds = open_dataset(dataset)
     old = _check_out(out_dir, ds.root)
     previous = _previous_images(old, out_dir)
-    choice = choose_classes(ds.manifest, rule, load_synonyms(ds.manifest))
+    choice = choose_classes(counted_manifest(ds), rule, load_synonyms(ds.manifest))
     class_ids = {c.key: i for i, c in enumerate(choice.classes)}
     convert_opts = ConvertOptions(unannotated=options.unannotated, workers=options.workers,
                                   progress=options.progress)
@@ -374,7 +376,7 @@ def _build(dataset: str | Path, out_dir: Path, rule: ClassRule, options: SubsetO
     classes = [ClassInfo(id=i, key=c.key, name=c.name, source_id=c.id)
                for i, c in enumerate(choice.classes)]
     source = {
-        "kind": "subset", "dataset": str(ds.root), "root": ds.manifest.source.get("root"),
+        "kind": "subset", "dataset": ds.source, "root": ds.manifest.source.get("root"),
         "rule": rule.describe(), "order": "new ids follow the source id order",
         "reasons": choice.reasons, "link": options.link, "unannotated": options.unannotated,
         "max_per_class": options.max_per_class, "val_fraction": options.val_fraction,
@@ -385,7 +387,7 @@ def _build(dataset: str | Path, out_dir: Path, rule: ClassRule, options: SubsetO
     if set(manifest.splits) != set(infos):  # write_dataset kept splits of an earlier build
         manifest.splits = dict(sorted(infos.items()))
         write_manifest(manifest, out_dir / MANIFEST_NAME)
-    return SubsetReport(manifest, choice, out_dir, _pjreddie_warnings(keep))
+    return SubsetReport(manifest, choice, out_dir, [*ds.notes, *_pjreddie_warnings(keep)])
 
 
 def _pjreddie_warnings(images: set[str]) -> list[str]:

@@ -15,6 +15,12 @@ from pipeline.subset import LINK_MODES, SubsetOptions
 DATASET = click.argument("dataset", type=click.Path(exists=True, path_type=str))
 
 
+def warn(lines: list[str] | tuple[str, ...]) -> None:
+    """Each line on stderr as `Warning: ...`."""
+    for line in lines:
+        click.echo(f"Warning: {line}", err=True)
+
+
 def _names(values: tuple[str, ...]) -> tuple[str, ...]:
     """Repeatable, comma-separated option values -> one tuple of names."""
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
@@ -56,8 +62,10 @@ def choice_table(choice: Choice) -> str:
 @json_option
 def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, link, unannotated,
            max_per_class, val_fraction, seed, workers, as_json):
-    """Build a class subset of a converted DATASET in a new folder, in seconds.
+    """Build a class subset of DATASET in a new folder, in seconds.
 
+    DATASET: a dataset folder (manifest.json), the folder convert wrote it into, an
+    Ultralytics data.yaml (Roboflow, CVAT exports) or a darknet .data; it is only read.
     Images are linked (not copied, by default), labels are rewritten beside them with ids
     0..N-1 in the source's id order, boxes of other classes are dropped. The new folder
     is a dataset like any other (manifest.json, train.txt/val.txt, .names).
@@ -70,16 +78,18 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
       yolo-pipeline subset data/yolo --top 12 --exclude Chihuahua --max-per-class 200 \\
           --val-fraction 0.1 --seed 1 --out data/in11
       yolo-pipeline subset data/in10 --top 5 --out data/in5
+      yolo-pipeline subset roboflow-export/data.yaml --classes car,bus --out data/cars
     """
     from pipeline.class_choice import choose_classes, load_synonyms
-    from pipeline.dataset import open_dataset
+    from pipeline.dataset import counted_manifest, open_dataset
     from pipeline.subset import build_subset
 
     rule = ClassRule(top=top, classes=_names(classes), spread=spread, min_images=min_images,
                      exclude=_names(exclude))
     if dry_run:
-        manifest = open_dataset(dataset).manifest
-        choice = choose_classes(manifest, rule, load_synonyms(manifest))
+        ds = open_dataset(dataset)
+        warn(ds.notes)
+        choice = choose_classes(counted_manifest(ds), rule, load_synonyms(ds.manifest))
         emit({"rule": rule.describe(), "classes": [
             {"new_id": i, "old_id": c.id, "key": c.key, "name": c.name,
              "images": choice.counts[c.key].images, "boxes": choice.counts[c.key].boxes,
@@ -92,8 +102,7 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
                             val_fraction=val_fraction, seed=seed, workers=workers,
                             progress=progress_enabled())
     report = build_subset(dataset, out, rule, options)
-    for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    warn(report.warnings)
     emit(msgspec.to_builtins(report.manifest), as_json,
          f"{choice_table(report.choice)}\n{split_summary(report.manifest)}\nwrote {report.out}")
 
@@ -121,7 +130,10 @@ def split_summary(manifest) -> str:
 @workers_option
 @json_option
 def check(dataset, decode, duplicates, report_file, workers, as_json):
-    """Check a dataset folder; exit code 1 when problems are found.
+    """Check a dataset; exit code 1 when problems are found.
+
+    DATASET: a dataset folder (manifest.json), the folder convert wrote it into, an
+    Ultralytics data.yaml or a darknet .data (labels looked for where that tool looks).
 
     Label lines (5 fields, id in range, values in [0,1], positive size), listed images
     present (and decodable with --decode), labels present, no label without an image,
@@ -131,13 +143,13 @@ def check(dataset, decode, duplicates, report_file, workers, as_json):
     Examples:
       yolo-pipeline check data/in10
       yolo-pipeline check data/in10 --decode --duplicates --report /tmp/in10-check.tsv
+      yolo-pipeline check darknet/data/obj.data
     """
     from pipeline.checks import check_dataset
 
     report = check_dataset(dataset, decode=decode, duplicates=duplicates,
                            report_file=report_file, workers=workers, progress=progress_enabled())
-    for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    warn(report.warnings)
     found = ", ".join(f"{k} {v:,}" for k, v in report.problems.items())
     emit(report.as_dict(), as_json,
          f"{report.images:,} images, {report.labels:,} labels, {report.boxes:,} boxes: "
@@ -154,6 +166,9 @@ def check(dataset, decode, duplicates, report_file, workers, as_json):
 def stats(dataset, splits, chart, as_json):
     """Per-class images and boxes, boxes per image, box sizes and aspects, unannotated count.
 
+    DATASET: a dataset folder (manifest.json), the folder convert wrote it into, an
+    Ultralytics data.yaml or a darknet .data.
+
     \b
     Examples:
       yolo-pipeline stats data/in10
@@ -162,6 +177,7 @@ def stats(dataset, splits, chart, as_json):
     from pipeline.stats import dataset_stats, draw_chart, public, render_text
 
     result = dataset_stats(dataset, tuple(splits), progress=progress_enabled())
+    warn(result["warnings"])
     if chart:
         draw_chart(result, chart)
     emit(public(result), as_json,

@@ -114,7 +114,7 @@ def test_configs_reads_relative_list_files_from_the_dataset_folder(dataset, tmp_
 
 def test_configs_without_manifest_is_exit_2(tmp_path):
     result = invoke("configs", tmp_path, "-t", "yolov3-tiny", "-o", tmp_path / "o")
-    assert result.exit_code == 2 and result.output.startswith("Error: no dataset manifest")
+    assert result.exit_code == 2 and result.output.startswith(f"Error: no dataset in {tmp_path} ")
 
 
 def test_check_cfg_finds_the_mask_detection_mistakes():

@@ -72,7 +72,8 @@ def test_user_errors(real, args, message):
 def test_missing_dataset_is_a_one_line_error(tmp_path):
     result = invoke("stats", tmp_path)
     assert result.exit_code == 2
-    assert result.output.startswith("Error: no dataset manifest at")
+    assert result.output == (f"Error: no dataset in {tmp_path} (looked for manifest.json, "
+                             "data.yaml, *.data; run 'yolo-pipeline convert' first)\n")
 
 
 def test_unwritable_out_and_unreadable_labels_are_not_tracebacks(real, tmp_path):
