@@ -116,6 +116,8 @@ def _register() -> None:
         cli.add_command(command)
     from pipeline.cli import report as report_family  # summarize
     cli.add_command(report_family.summarize)
+    from pipeline.cli import run as run_family  # run
+    cli.add_command(run_family.run)
 
 
 _register()

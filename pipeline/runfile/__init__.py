@@ -1,0 +1,1 @@
+"""`yolo-pipeline run`: one pipeline file from raw download to trained, summarized model."""
