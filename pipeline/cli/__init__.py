@@ -116,6 +116,10 @@ def _register() -> None:
         cli.add_command(command)
     from pipeline.cli import report as report_family  # summarize
     cli.add_command(report_family.summarize)
+    from pipeline.cli import train as train_family  # train, resume, stop, status, estimate
+    for command in (train_family.train, train_family.resume, train_family.stop, train_family.status,
+                    train_family.estimate):
+        cli.add_command(command)
     from pipeline.cli import run as run_family  # run
     cli.add_command(run_family.run)
 

@@ -1,0 +1,255 @@
+"""`train`, `resume`, `stop`, `status`, `estimate`: supervised trainings from the CLI."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.cli import CONTEXT_SETTINGS, emit, json_option
+from pipeline.train.options import BACKENDS
+from pipeline.train.watchdog import ON_NAN_CHOICES
+
+_EXIT_WORDS = {0: "finished", 1: "failed", 130: "stopped (resumable: yolo-pipeline resume RUN)"}
+
+
+def _quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
+
+
+class ProgressPrinter:
+    """A tqdm bar on a terminal; otherwise one line per epoch or per 100 iterations."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.last_key: int | None = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, state: dict) -> None:
+        done, total = state.get("done") or 0, state.get("total")
+        unit = state.get("unit") or "unit"
+        eta = state.get("eta_seconds")
+        loss = state.get("loss")
+        post = (f"loss {loss:.4g}" if isinstance(loss, (int, float)) else "") + (
+            f" eta {_hms(eta)}" if eta is not None else "")
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)
+            self.bar.n = done
+            self.bar.set_postfix_str(post.strip(), refresh=True)
+            return
+        key = done if unit == "epoch" else done // 100
+        if key != self.last_key:
+            self.last_key = key
+            click.echo(f"{unit} {done}/{total}  {post.strip()}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+@click.command(context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": False})
+@click.argument("cfgdir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="The run folder (new or empty): state, events, logs, checkpoints, engine outputs.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="ultralytics", show_default=True)
+@click.option("--name", help="darknet: NAME.data and NAME.cfg in CFGDIR (default: the only .data).")
+@click.option("--model", default="yolov8n.yaml", show_default=True,
+              help="Ultralytics: a model YAML (from scratch) or a local .pt (fine-tune); nothing is "
+                   "downloaded.")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, a GPU (0) or several (0,1: DDP).")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Ultralytics data-loader workers.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--darknet", "darknet_bin", default="darknet", show_default=True,
+              help="darknet: the binary (a path, or a name on PATH).")
+@click.option("--gpus", help="darknet: -gpus list, e.g. 0,1.")
+@click.option("--on-nan", type=click.Choice(ON_NAN_CHOICES), default="restart", show_default=True,
+              help="A non-finite loss: restart from the last healthy checkpoint, or stop.")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--explode-factor", type=float, default=10.0, show_default=True,
+              help="A loss above this many times its running minimum is an explosion.")
+@click.option("--stall-minutes", type=float, default=30.0, show_default=True,
+              help="No progress for this long is a stall (the engine is restarted).")
+@click.option("--detach", is_flag=True, help="Return at once; the supervisor goes on in the background.")
+@click.option("--dry-run", is_flag=True, help="Print the engine command, the work and a time estimate "
+                                               "from a short probe; train nothing.")
+@json_option
+def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, device, workers, seed,
+          darknet_bin, gpus, on_nan, max_restarts, explode_factor, stall_minutes, detach, dry_run,
+          as_json):
+    """Train from the folder `configs` wrote, supervised: NaN, crash and stall are caught,
+    checkpoints kept, and the run can be resumed.
+
+    Engine arguments for Ultralytics go after `--` as key=value (checked against its own
+    argument list). Exit code 0 finished, 1 failed, 2 user error, 130 stopped (resumable).
+
+    \b
+    Examples:
+      yolo-pipeline train data/in10/cfg --out runs/in10 --epochs 50 --imgsz 416 -- lr0=0.02
+      yolo-pipeline train data/in10/cfg --out runs/dk --backend darknet --detach
+    """
+    from pipeline.train import TrainOptions, start_training
+    from pipeline.train.options import parse_engine_args
+
+    opts = TrainOptions(cfgdir=cfgdir, out=out, backend=backend, name=name, model=model, epochs=epochs,
+                        imgsz=imgsz, batch=batch, device=device, workers=workers, seed=seed,
+                        extra=parse_engine_args(engine_args), darknet=darknet_bin, gpus=gpus,
+                        on_nan=on_nan, max_restarts=max_restarts, explode_factor=explode_factor,
+                        stall_minutes=stall_minutes)
+    if dry_run:
+        from pipeline.train.plan import dry_run as plan
+
+        result = plan(opts)
+        emit(result, as_json, _plan_text(result))
+        return
+    _finish(lambda progress: start_training(opts, detach=detach, argv=["yolo-pipeline", *sys.argv[1:]],
+                                            on_progress=progress), out, detach, as_json)
+
+
+def _finish(call, run: Path, detach: bool, as_json: bool) -> None:
+    """Run a supervisor call with a progress display, then print the outcome and exit."""
+    from pipeline.train import run_status
+
+    printer = ProgressPrinter() if not (_quiet() or as_json or detach) else None
+    try:
+        code = call(printer)
+    finally:
+        if printer:
+            printer.close()
+    status = run_status(run)
+    if detach:
+        text = (f"started in the background (supervisor pid {status['pid']}); "
+                f"follow it with: yolo-pipeline status {run}")
+    else:
+        text = f"{status['status']}: {status['reason'] or _EXIT_WORDS.get(code, '')}\nrun folder: {run}"
+    emit(status, as_json, "" if _quiet() and code == 0 else text)
+    sys.exit(code)
+
+
+def _plan_text(plan: dict) -> str:
+    lines = [f"engine command: {plan['command']}",
+             f"work: {plan['images']} training images, {plan['total']} {plan['unit']}s"]
+    if plan.get("probe"):
+        p = plan["probe"]
+        lines.append(f"probe: {p['measured']}; estimate for the whole run: {_hms(p['seconds'])}")
+    for note in plan.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--detach", is_flag=True, help="Return at once; the supervisor goes on in the background.")
+@json_option
+def resume(run, detach, as_json):
+    """Continue a stopped, crashed or killed run from its last good checkpoint.
+
+    Same log folder, same metrics file, counts continuing. A finished run: says so, exit 0.
+    A run whose supervisor is still alive: exit 2.
+    """
+    from pipeline.train import resume_training, run_status
+
+    before = run_status(run)
+    if before["status"] == "finished":
+        emit(before, as_json, f"{run}: already finished ({before['done']}/{before['total']} "
+                              f"{before['unit']}s); nothing to resume")
+        sys.exit(0)
+    _finish(lambda progress: resume_training(run, detach=detach, on_progress=progress), run, detach, as_json)
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--timeout", type=float, default=None, help="Give up waiting after this many seconds.")
+def stop(run, timeout):
+    """Ask a running training to stop at its next safe point (checkpoint kept), and wait.
+
+    The run can then be continued with `yolo-pipeline resume RUN`.
+    """
+    from pipeline.train import stop_run
+
+    status = stop_run(run, timeout)
+    click.echo(f"{run}: {status}")
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@json_option
+def status(run, as_json):
+    """Where a run stands: status, progress, speed, ETA, checkpoint, restarts, events.
+
+    RUN may also be a folder of runs: one line each.
+    """
+    from pipeline.train import run_status
+    from pipeline.train.runs import RunFolder
+
+    if RunFolder(run).is_run():
+        st = run_status(run)
+        emit(st, as_json, _status_text(st, full=True))
+        return
+    runs = sorted(p for p in run.iterdir() if RunFolder(p).is_run())
+    if not runs:
+        from pipeline.errors import UserError
+
+        raise UserError(f"{run}: no training run here (no run.json in it or its sub-folders)")
+    statuses = [run_status(p) for p in runs]
+    emit({"runs": statuses}, as_json, "\n".join(_status_text(s, full=False) for s in statuses))
+
+
+def _status_text(st: dict, full: bool) -> str:
+    done, total = st["done"], st["total"]
+    line = f"{st['run']}: {st['status']} {st['backend']} {st['unit']} {done}/{total}"
+    if st.get("speed"):
+        per = 1 / st["speed"]
+        line += f", {per:.3g} s/{st['unit']}"
+    if st.get("eta_seconds") and st["status"] == "running":
+        line += f", eta {_hms(st['eta_seconds'])} (finish ~{time.strftime('%a %H:%M', time.localtime(time.time() + st['eta_seconds']))})"
+    if st.get("restarts"):
+        line += f", {st['restarts']} restart(s)"
+    if st.get("pid"):
+        line += f", pid {st['pid']}"
+    if not full:
+        return line
+    lines = [line]
+    if st.get("reason"):
+        lines.append(f"  reason: {st['reason']}")
+    if st.get("checkpoint"):
+        lines.append(f"  checkpoint: {st['checkpoint']} ({st['unit']} {st.get('checkpoint_done')})")
+    for e in st["events"][-8:]:
+        when = time.strftime("%m-%d %H:%M:%S", time.localtime(e["at"] or 0))
+        lines.append(f"  {when} {e['kind']}: {e['detail']}")
+    return "\n".join(lines)
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--classes", type=click.IntRange(min=1), required=True, help="Classes of the bigger job.")
+@click.option("--images", type=click.IntRange(min=1), help="Training images of the bigger job "
+              "(default: this run's, scaled by classes).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Ultralytics: epochs of the bigger job "
+              "(default: this run's).")
+@json_option
+def estimate(run, classes, images, epochs, as_json):
+    """Project the time of a bigger job from this run's measured speed.
+
+    darknet: the max_batches rule x measured seconds per iteration; Ultralytics: epochs x
+    images / measured images per second. The seed case: 10 classes measured, 1,000 projected.
+    """
+    from pipeline.train.estimate import estimate_job
+
+    result = estimate_job(run, classes=classes, images=images, epochs=epochs)
+    emit(result, as_json, result["text"])

@@ -1,0 +1,1 @@
+"""darknet knowledge: running the binary (runner). Cfg, lint and fork modules move here next."""

@@ -1,0 +1,115 @@
+"""Running a darknet binary for training: its command line, its console lines, its weights.
+
+Facts (read from both forks' sources, see shared/research/training-supervision.md §6):
+- the iteration line is `N: loss, avg avg, rate rate, S seconds, I images` (pjreddie) or
+  `N: loss, avg avg loss, rate rate, S seconds, I images, H hours left` (AlexeyAB);
+  only its `avg` field says the training went wrong (`Region ... -nan` lines are normal);
+- `Saving weights to F` is printed BEFORE F is written, so F is complete only once the
+  next iteration line (or a clean exit) follows;
+- `Couldn't open file: F` ends pjreddie's darknet with exit code 0;
+- a weights file starts with int32 major, minor, revision and then `seen` (images seen:
+  uint64 when major*10+minor >= 2, else int32); the iteration is seen / batch.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x07")
+_ITERATION = re.compile(
+    r"^\s*(?P<it>\d+):\s*(?P<loss>[^,\s]+),\s*(?P<avg>[^,\s]+) avg(?: loss)?,\s*(?P<rate>[^,\s]+) rate,"
+    r"\s*(?P<sec>[\d.]+) seconds,\s*(?P<img>-?\d+) images")
+_SAVING = re.compile(r"Saving weights to (?P<path>\S.*?)\s*$")
+_CANNOT_OPEN = re.compile(r"Couldn't open file:?\s*(?P<path>.*?)\s*$")
+HEADER_BYTES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class IterationLine:
+    """One parsed iteration line."""
+
+    iteration: int
+    loss: float
+    avg: float
+    rate: float
+    seconds: float
+    images: int
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)  # accepts nan, -nan, inf, -inf
+    except ValueError:
+        return float("nan")
+
+
+def parse_iteration(line: str) -> IterationLine | None:
+    """The iteration line of either fork, or None.
+
+    Example: `parse_iteration("12: 5.1, 5.4 avg, 0.001000 rate, 3.2 seconds, 24 images")`
+    -> IterationLine(12, 5.1, 5.4, 0.001, 3.2, 24).
+    """
+    m = _ITERATION.match(_ANSI.sub("", line))
+    if not m:
+        return None
+    return IterationLine(int(m["it"]), _float(m["loss"]), _float(m["avg"]), _float(m["rate"]),
+                         float(m["sec"]), int(m["img"]))
+
+
+def saved_weights(line: str) -> str | None:
+    """The file of a `Saving weights to F` message anywhere in the line, or None."""
+    m = _SAVING.search(line)
+    return m["path"] if m else None
+
+
+def cannot_open(line: str) -> str | None:
+    """The file of a `Couldn't open file: F` message anywhere in the line, or None."""
+    m = _CANNOT_OPEN.search(line)
+    return m["path"] if m else None
+
+
+def weights_seen(path: str | Path) -> int | None:
+    """Images seen, from a weights file's header; None when the header is unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError:
+        return None
+    if len(head) < 16:
+        return None
+    major, minor, _revision = struct.unpack("<3i", head[:12])
+    if not (0 <= major < 1000 and 0 <= minor < 1000):
+        return None
+    if major * 10 + minor >= 2:
+        if len(head) < 20:
+            return None
+        return struct.unpack("<Q", head[12:20])[0]
+    return struct.unpack("<i", head[12:16])[0]
+
+
+def weights_iteration(path: str | Path, batch: int) -> int | None:
+    """The iteration a weights file continues from (seen / batch), or None if unreadable."""
+    seen = weights_seen(path)
+    return None if seen is None or batch <= 0 else seen // batch
+
+
+def train_command(binary: str, data: str | Path, cfg: str | Path, weights: str | Path | None,
+                  fork: str, gpus: str | None = None) -> list[str]:
+    """The command line for `detector train`, line-buffered where `stdbuf` exists.
+
+    pjreddie takes an unknown flag as the weights path, so `-dont_show -map` go to AlexeyAB
+    only; resuming passes the weights and never `-clear`.
+    """
+    cmd = [binary, "detector", "train", str(data), str(cfg)]
+    if weights:
+        cmd.append(str(weights))
+    if gpus:
+        cmd += ["-gpus", gpus]
+    if fork == "alexeyab":
+        cmd += ["-dont_show", "-map"]
+    stdbuf = shutil.which("stdbuf")
+    return [stdbuf, "-oL", "-eL", *cmd] if stdbuf else cmd

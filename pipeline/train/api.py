@@ -1,0 +1,180 @@
+"""Library calls behind `train`, `resume`, `stop` and `status` (the CLI and `run` use these)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.errors import PipelineError, UserError
+from pipeline.io import atomic_write
+from pipeline.train.base import Backend
+from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.provenance import provenance
+from pipeline.train.runs import (
+    RunFolder,
+    effective_status,
+    ensure_new_run_folder,
+    supervisor_alive,
+)
+from pipeline.train.supervisor import EXIT_FINISHED, Supervisor
+
+#: Seconds `train --detach` waits for the background supervisor to report in.
+DETACH_WAIT = 20.0
+
+
+def make_backend(run: RunFolder, opts: TrainOptions) -> Backend:
+    """The backend object for `opts.backend`."""
+    if opts.backend == "darknet":
+        from pipeline.train.darknet_backend import DarknetBackend
+
+        return DarknetBackend(run, opts)
+    from pipeline.train.ultralytics_backend import UltralyticsBackend
+
+    return UltralyticsBackend(run, opts)
+
+
+def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] | None = None,
+                   on_progress: Callable[[dict], None] | None = None) -> int:
+    """Start a new run in `opts.out`; returns 0 finished, 1 failed, 130 stopped (0 when detached).
+
+    Example: `start_training(TrainOptions(cfgdir=Path("cfg"), out=Path("runs/a"), epochs=3))`.
+    """
+    check_options(opts)
+    opts.out = opts.out.resolve()
+    opts.cfgdir = opts.cfgdir.resolve()
+    run = RunFolder(opts.out)
+    existed = run.root.exists()
+    ensure_new_run_folder(run.root)
+    backend = make_backend(run, opts)
+    try:
+        prepared = backend.prepare()
+    except BaseException:
+        if not existed:
+            _remove_tree_we_made(run.root)
+        raise
+    info = {"run_id": uuid.uuid4().hex, "backend": opts.backend, "options": opts.as_dict(),
+            **prepared, **provenance(argv or sys.argv)}
+    atomic_write(run.run_json, json.dumps(info, indent=2) + "\n")
+    run.write_state({"status": "running", "backend": opts.backend, "unit": backend.unit, "done": 0,
+                     "total": prepared.get("total"), "restarts": 0, "attempts": 0})
+    if detach:
+        return _spawn_detached(run, resuming=False)
+    return Supervisor(run, opts, backend, on_progress).run_to_end(resuming=False)
+
+
+def resume_training(run_dir: str | Path, *, detach: bool = False,
+                    on_progress: Callable[[dict], None] | None = None) -> int:
+    """Continue a run from its last good checkpoint; 0 at once when it already finished.
+
+    A run whose supervisor still runs is a UserError (it names the pid).
+    """
+    run = RunFolder(Path(run_dir).resolve())
+    info = run.read_run()
+    state = run.read_state()
+    status = effective_status(state)
+    if status == "running":
+        raise UserError(f"{run.root} is running (supervisor pid {state.get('pid')})",
+                        f"stop it first with `yolo-pipeline stop {run.root}`")
+    if status == "finished":
+        return EXIT_FINISHED
+    state["previous"] = status
+    run.write_state(state)
+    if detach:
+        return _spawn_detached(run, resuming=True)
+    return supervise(run.root, resuming=True, on_progress=on_progress, info=info)
+
+
+def supervise(root: Path, *, resuming: bool, on_progress: Callable[[dict], None] | None = None,
+              info: dict | None = None) -> int:
+    """Run the supervisor for an existing run folder (the detached entry point calls this)."""
+    run = RunFolder(root)
+    try:
+        info = info or run.read_run()
+        opts = TrainOptions.from_dict(info["options"])
+        return Supervisor(run, opts, make_backend(run, opts), on_progress).run_to_end(resuming=resuming)
+    except PipelineError as exc:
+        run.add_event("failed", str(exc))
+        state = run.read_state()
+        state.update(status="failed", reason=str(exc))
+        run.write_state(state)
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _spawn_detached(run: RunFolder, resuming: bool) -> int:
+    """Start the supervisor in a session of its own and wait until it reports in."""
+    argv = [sys.executable, "-m", "pipeline.train.supervise", str(run.root)]
+    if resuming:
+        argv.append("--resume")
+    with open(run.supervisor_log, "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=run.root)
+    deadline = time.time() + DETACH_WAIT
+    while time.time() < deadline:
+        if run.read_state().get("pid") == proc.pid or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    if proc.poll() not in (None, 0):
+        raise UserError(f"the background supervisor exited at once (code {proc.returncode})",
+                        f"see {run.supervisor_log}")
+    return 0
+
+
+def stop_run(run_dir: str | Path, timeout: float | None = None) -> str:
+    """Ask the supervisor to stop at the next safe point; wait for it; the final status."""
+    run = RunFolder(Path(run_dir).resolve())
+    run.read_run()
+    state = run.read_state()
+    if not supervisor_alive(state):
+        return effective_status(state)
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = None if timeout is None else time.time() + timeout
+    while supervisor_alive(state):
+        if deadline is not None and time.time() > deadline:
+            raise UserError(f"{run.root}: still stopping after {timeout:.0f} s (pid {state['pid']})")
+        time.sleep(0.2)
+    return effective_status(run.read_state())
+
+
+def run_status(run_dir: str | Path) -> dict:
+    """The run's status as one dict (the keys of `status --json`)."""
+    run = RunFolder(Path(run_dir).resolve())
+    info = run.read_run()
+    state = run.read_state()
+    status = effective_status(state)
+    running = status == "running"
+    return {
+        "run": str(run.root),
+        "status": status,
+        "backend": info.get("backend"),
+        "unit": state.get("unit"),
+        "done": state.get("done", 0),
+        "total": state.get("total", info.get("total")),
+        "checkpoint": state.get("checkpoint"),
+        "checkpoint_done": state.get("checkpoint_done"),
+        "restarts": state.get("restarts", 0),
+        "attempts": state.get("attempts", 0),
+        "speed": state.get("speed"),
+        "eta_seconds": state.get("eta_seconds") if running else (0 if status == "finished" else None),
+        "pid": state.get("pid") if running else None,
+        "loss": state.get("loss"),
+        "metrics": state.get("metrics"),
+        "reason": state.get("reason"),
+        "updated": state.get("updated"),
+        "events": [{"kind": e.get("kind"), "at": e.get("at"), "detail": e.get("detail", "")}
+                   for e in run.read_events()],
+    }
+
+
+def _remove_tree_we_made(root: Path) -> None:
+    """Undo a run folder created by a start that was refused (it holds nothing of value)."""
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""What the supervisor needs from an engine backend, and what a backend reports back.
+
+A backend knows its engine: how to start or continue it (`launch`), what its output means
+(`poll` turns new output into `Note`s) and how an attempt ended (`outcome`). Everything
+generic (the restart policy, stalls, stop requests, state.json, ETA) is the supervisor's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+# Note kinds
+PROGRESS = "progress"      # data: done, total, loss (and fraction of the current epoch)
+TIMING = "timing"          # data: seconds (one iteration) or an epoch record
+CHECKPOINT = "checkpoint"  # data: path, done
+VERDICT = "verdict"        # data: kind (nan|explosion|failure); the attempt must end
+EVENT = "event"            # detail: something a person should see in the events list
+
+# Outcome kinds
+FINISHED, STOPPED, FAILED, CRASHED = "finished", "stopped", "failed", "crashed"
+
+
+@dataclass(slots=True)
+class Note:
+    """One thing a backend read from its engine."""
+
+    kind: str
+    detail: str = ""
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Launch:
+    """How to start one attempt."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    resumed_from: str | None = None
+    #: Let the kernel kill the engine when the supervisor dies (for engines that cannot
+    #: watch their parent themselves, i.e. the darknet binary).
+    die_with_parent: bool = False
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an attempt ended: FINISHED, STOPPED, FAILED (no retry helps) or CRASHED, or a
+    watchdog verdict (nan, explosion, stall)."""
+
+    kind: str
+    detail: str = ""
+
+
+class Backend(Protocol):
+    """One training engine as the supervisor sees it."""
+
+    name: str
+    unit: str
+
+    def prepare(self) -> dict:
+        """Check and copy what the run needs; return provenance and `total` units."""
+
+    def launch(self, attempt: int, healthy_only: bool) -> Launch | None:
+        """The next attempt's command, resuming from the newest valid checkpoint
+        (only a healthy one after a NaN); None when the run is already complete."""
+
+    def poll(self) -> list[Note]:
+        """New notes since the last call."""
+
+    def outcome(self, returncode: int) -> Outcome:
+        """How the attempt that exited with `returncode` ended."""
+
+    def request_stop(self, pid: int) -> float:
+        """Ask the engine to stop at a safe point; returns the seconds to wait before killing."""
+
+
+class LineTail:
+    """Reads the complete lines appended to a file since the last call (partial lines wait)."""
+
+    def __init__(self, path: Path, start_at_end: bool = False) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if start_at_end and path.exists() else 0
+        self.rest = b""
+
+    def lines(self, final: bool = False) -> list[str]:
+        """New lines; `final=True` also returns a last line without a newline."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.rest + data
+        # darknet and tqdm also end lines with a bare CR
+        parts = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        self.rest = b"" if final else parts.pop()
+        return [p.decode("utf-8", "replace") for p in parts if p or not final]
+
+
+def copy_atomic(src: str | Path, dest: Path) -> int:
+    """Copy `src` to `dest` through a temp file, fsync and rename; returns the size."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    size = 0
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            fout.write(chunk)
+            size += len(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, dest)
+    return size

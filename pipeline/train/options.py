@@ -1,0 +1,149 @@
+"""What a training is asked to do (`TrainOptions`), checked before anything starts.
+
+Nothing here imports torch or Ultralytics: the engine's argument list is read from its
+`cfg/default.yaml`, and model names are resolved against its `cfg/models` folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import UserError
+from pipeline.train.watchdog import ON_NAN_CHOICES
+
+BACKENDS = ("ultralytics", "darknet")
+#: Keys `train` sets itself: passing them after `--` would fight the supervisor.
+RESERVED_ENGINE_KEYS = frozenset({"data", "model", "resume", "save_dir", "project", "name",
+                                  "exist_ok", "epochs", "imgsz", "batch", "device", "workers",
+                                  "seed", "mode", "task"})
+
+
+@dataclass(kw_only=True, slots=True)
+class TrainOptions:
+    """Everything `train` needs; defaults are the CLI's."""
+
+    cfgdir: Path
+    out: Path
+    backend: str = "ultralytics"
+    name: str | None = None
+    model: str = "yolov8n.yaml"
+    epochs: int = 100
+    imgsz: int = 640
+    batch: int = 16
+    device: str = "cpu"
+    workers: int = 2
+    seed: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+    darknet: str = "darknet"
+    gpus: str | None = None
+    on_nan: str = "restart"
+    max_restarts: int = 2
+    explode_factor: float = 10.0
+    stall_minutes: float = 30.0
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (paths as strings)."""
+        d = asdict(self)
+        d["cfgdir"], d["out"] = str(self.cfgdir), str(self.out)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainOptions:
+        """Inverse of `as_dict` (run.json -> options)."""
+        return cls(**{**d, "cfgdir": Path(d["cfgdir"]), "out": Path(d["out"])})
+
+
+def check_options(opts: TrainOptions) -> None:
+    """Refuse what cannot work, with one line each (UserError)."""
+    if opts.backend not in BACKENDS:
+        raise UserError(f"--backend {opts.backend!r}: choose one of {', '.join(BACKENDS)}")
+    if opts.on_nan not in ON_NAN_CHOICES:
+        raise UserError(f"--on-nan {opts.on_nan!r}: choose one of {', '.join(ON_NAN_CHOICES)}")
+    for key, value, low in (("--epochs", opts.epochs, 1), ("--imgsz", opts.imgsz, 32),
+                            ("--batch", opts.batch, 1), ("--workers", opts.workers, 0),
+                            ("--max-restarts", opts.max_restarts, 0)):
+        if value < low:
+            raise UserError(f"{key} {value}: must be at least {low}")
+    if opts.explode_factor <= 1:
+        raise UserError(f"--explode-factor {opts.explode_factor}: must be above 1")
+    if opts.stall_minutes <= 0:
+        raise UserError(f"--stall-minutes {opts.stall_minutes}: must be positive")
+    if not opts.cfgdir.is_dir():
+        raise UserError(f"{opts.cfgdir}: no such folder", "give the folder `configs` wrote")
+    if not re.fullmatch(r"cpu|mps|\d+(,\d+)*", opts.device):
+        raise UserError(f"--device {opts.device!r}: use cpu, a GPU index (0) or a list (0,1)")
+    if opts.gpus is not None and not re.fullmatch(r"\d+(,\d+)*", opts.gpus):
+        raise UserError(f"--gpus {opts.gpus!r}: use a GPU index list such as 0,1")
+    if opts.backend == "ultralytics":
+        check_engine_args(opts.extra)
+
+
+def ultralytics_home() -> Path:
+    """The installed Ultralytics package folder (found without importing it)."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or spec.origin is None:
+        raise UserError("ultralytics is not installed", "pip install ultralytics")
+    return Path(spec.origin).parent
+
+
+@functools.cache
+def engine_arg_names() -> frozenset[str]:
+    """Every argument Ultralytics' trainer accepts (the keys of its default.yaml)."""
+    with open(ultralytics_home() / "cfg" / "default.yaml", encoding="utf-8") as f:
+        return frozenset(yaml.safe_load(f))
+
+
+def parse_engine_args(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`["lr0=0.02", "mosaic=0"]` -> `{"lr0": "0.02", "mosaic": "0"}`; a bad item is a UserError."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"engine argument {item!r}: write key=value (e.g. lr0=0.02)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def check_engine_args(extra: dict[str, str]) -> None:
+    """Every key must be one of the engine's, and not one `train` sets itself."""
+    known = engine_arg_names()
+    for key in extra:
+        if key in RESERVED_ENGINE_KEYS:
+            raise UserError(f"engine argument {key}=: set by `train` itself; use its --{key} option"
+                            if key in ("epochs", "imgsz", "batch", "device", "workers", "seed", "model")
+                            else f"engine argument {key}=: set by `train` itself")
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {', '.join(near)}?" if near else "see Ultralytics' default.yaml"
+            raise UserError(f"engine argument {key!r} is not an Ultralytics train argument", hint)
+
+
+def resolve_model(model: str) -> str:
+    """A model the worker can load offline: a local file (absolute), or a model YAML name.
+
+    `yolov8n.yaml` is found in Ultralytics' own cfg/models (scale letter dropped, as the
+    engine does); a bare `yolov8n.pt` that is not a local file would be downloaded, so it is
+    refused.
+    """
+    path = Path(model).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    if path.suffix in (".yaml", ".yml") and len(path.parts) == 1:
+        models = ultralytics_home() / "cfg" / "models"
+        unscaled = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", path.stem)
+        names = {p.stem for p in models.rglob("*.yaml")}
+        if path.stem in names or unscaled in names:
+            return model
+        near = difflib.get_close_matches(path.stem, sorted(names), n=3)
+        raise UserError(f"--model {model}: no such model YAML in Ultralytics' cfg/models",
+                        f"did you mean {', '.join(near)}?" if near else None)
+    raise UserError(f"--model {model}: no such file",
+                    "give a local .pt to fine-tune or a model YAML such as yolov8n.yaml "
+                    "(nothing is downloaded)")

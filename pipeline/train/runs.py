@@ -1,0 +1,169 @@
+"""The run folder: what a training records so it can be understood and continued.
+
+    RUN/run.json         written once: command line, backend, options, digests, versions
+    RUN/state.json       replaced atomically as the run goes: what `status` prints
+    RUN/events.jsonl     one JSON object per event (start, resume, nan, restart, ...)
+    RUN/logs/attempt-NN.log   the engine's console output, one file per attempt
+    RUN/checkpoints/     validated last-good copies (ours)
+    RUN/ultralytics/ or RUN/darknet/   the engine's own outputs
+
+Nothing of ours lives inside the engine's folder (Ultralytics may delete its save_dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.io import atomic_write
+
+STATUSES = ("running", "finished", "failed", "stopped", "killed")
+
+
+@dataclass(frozen=True, slots=True)
+class RunFolder:
+    """Paths of one run folder."""
+
+    root: Path
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def state_json(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def progress(self) -> Path:
+        """JSON lines the Ultralytics worker writes (batches, epochs, checkpoints)."""
+        return self.root / "progress.jsonl"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def supervisor_log(self) -> Path:
+        """Where a detached supervisor's own output goes."""
+        return self.root / "supervisor.log"
+
+    @property
+    def stop_request(self) -> Path:
+        """Created by `stop`; the supervisor and the worker both look for it."""
+        return self.root / "stop-requested"
+
+    def engine_dir(self, backend: str) -> Path:
+        """The engine's own output folder (Ultralytics' save_dir, darknet's files)."""
+        return self.root / backend
+
+    def attempt_log(self, attempt: int) -> Path:
+        return self.logs / f"attempt-{attempt:02d}.log"
+
+    def attempt_logs(self) -> list[Path]:
+        """The attempt logs in order."""
+        return sorted(self.logs.glob("attempt-*.log"))
+
+    def is_run(self) -> bool:
+        return self.run_json.is_file()
+
+    def read_run(self) -> dict:
+        """run.json, or a UserError naming the folder."""
+        try:
+            return json.loads(self.run_json.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{self.root} is not a training run (no run.json)",
+                            "start one with `yolo-pipeline train CFGDIR --out RUN`") from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.run_json}: unreadable ({exc})") from None
+
+    def read_state(self) -> dict:
+        """state.json as last written ({} before the first write)."""
+        try:
+            return json.loads(self.state_json.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def write_state(self, state: dict) -> None:
+        atomic_write(self.state_json, json.dumps(state, indent=2) + "\n")
+
+    def add_event(self, kind: str, detail: str = "", **extra) -> dict:
+        """Append one event `{kind, at, detail, ...}` to events.jsonl and return it."""
+        event = {"kind": kind, "at": round(time.time(), 3), "detail": detail, **extra}
+        with open(self.events, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+        return event
+
+    def read_events(self) -> list[dict]:
+        """Every event; a line cut short by a kill is skipped."""
+        try:
+            lines = self.events.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (from /proc), or None if gone.
+
+    Stored beside a pid so a recycled pid is not taken for our supervisor.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has finished
+        return None
+    return int(fields[19])
+
+
+def alive(pid: int | None, start_time: int | None) -> bool:
+    """True when `pid` runs and is the same process that was recorded."""
+    if not pid:
+        return False
+    now = process_start_time(pid)
+    return now is not None and (start_time is None or now == start_time)
+
+
+def supervisor_alive(state: dict) -> bool:
+    """True when the supervisor recorded in `state` still runs."""
+    return alive(state.get("pid"), state.get("pid_start"))
+
+
+def effective_status(state: dict) -> str:
+    """The status to report: a 'running' run whose supervisor is gone was killed."""
+    status = state.get("status", "killed")
+    if status == "running" and not supervisor_alive(state):
+        return "killed"
+    return status
+
+
+def ensure_new_run_folder(root: Path) -> None:
+    """A new run needs an empty or absent folder (resume continues an existing one)."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--out {root} is a file")
+    if (root / "run.json").exists():
+        raise UserError(f"{root} already holds a run", f"continue it with `yolo-pipeline resume {root}`")
+    if root.is_dir() and any(root.iterdir()):
+        raise UserError(f"--out {root} is not empty", "give a new folder for the run")
+    os.makedirs(root, exist_ok=True)

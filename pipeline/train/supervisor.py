@@ -1,0 +1,280 @@
+"""The supervisor: starts the engine as a child, watches it, restarts it, records everything.
+
+It is light (no torch) and owns the policy: a crash, stall, NaN or explosion ends the
+attempt; the run continues from the last healthy checkpoint up to `max_restarts` times,
+then fails with exit code 1 and a one-line reason. SIGTERM/SIGINT (`stop`, Ctrl-C) stop
+the engine at a safe point: exit code 130, resumable. state.json is rewritten atomically
+at most once a second and at every change of status.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from pipeline.train.base import (
+    CHECKPOINT,
+    CRASHED,
+    EVENT,
+    FAILED,
+    FINISHED,
+    PROGRESS,
+    STOPPED,
+    TIMING,
+    VERDICT,
+    Backend,
+    Launch,
+    Outcome,
+)
+from pipeline.train.eta import epoch_eta, iteration_eta
+from pipeline.train.options import TrainOptions
+from pipeline.train.runs import RunFolder, process_start_time
+from pipeline.train.watchdog import NAN
+
+EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
+POLL_SECONDS = 0.5
+STALL = "stall"
+#: Seconds before the first progress line counts as a stall (model build, label scan).
+STARTUP_GRACE = 600.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Supervisor:
+    """Runs one training to its end (finished, failed or stopped)."""
+
+    def __init__(self, run: RunFolder, opts: TrainOptions, backend: Backend,
+                 on_progress: Callable[[dict], None] | None = None) -> None:
+        self.run, self.opts, self.backend = run, opts, backend
+        self.on_progress = on_progress or (lambda state: None)
+        self.stop_asked = False
+        self.state = run.read_state()
+        self.iteration_times: list[float] = []
+        self.epochs: list[dict] = list(self.state.get("epoch_times") or [])
+        self.last_write = 0.0
+
+    # -- state ----------------------------------------------------------------------------
+    def _save(self, force: bool = False) -> None:
+        now = time.time()
+        if force or now - self.last_write >= 1.0:
+            self.state["updated"] = round(now, 3)
+            self.run.write_state(self.state)
+            self.last_write = now
+
+    def _event(self, kind: str, detail: str = "", **extra) -> None:
+        self.run.add_event(kind, detail, **extra)
+        self.state["last_event"] = {"kind": kind, "detail": detail}
+        self._save(force=True)
+
+    def _set_status(self, status: str, reason: str = "") -> None:
+        self.state["status"] = status
+        self.state["reason"] = reason
+        self._save(force=True)
+
+    # -- signals --------------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_asked = True
+
+    # -- the run --------------------------------------------------------------------------
+    def run_to_end(self, resuming: bool) -> int:
+        """Supervise attempts until the run finishes, fails or is stopped; the exit code."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        info = self.run.read_run()
+        self.state.update(backend=self.backend.name, unit=self.backend.unit, run_id=info.get("run_id"),
+                          total=self.state.get("total") or info.get("total"), pid=os.getpid(),
+                          pid_start=process_start_time(os.getpid()), worker_pid=None)
+        self.state.setdefault("done", 0)
+        self.state.setdefault("restarts", 0)
+        self.state.setdefault("attempts", 0)
+        self._set_status("running")
+        self._event("resume" if resuming else "start",
+                    f"supervisor pid {os.getpid()}" + (f", after status {self.state.get('previous')}"
+                                                      if resuming and self.state.get("previous") else ""))
+        healthy_only = False
+        restarts_here = 0
+        while True:
+            self.state["attempts"] += 1
+            attempt = self.state["attempts"]
+            launch = self.backend.launch(attempt, healthy_only)
+            if launch is None:
+                self._event("finished", "nothing left to train: the checkpoint is already at the end")
+                self.state["done"] = self.state.get("total") or self.state["done"]
+                self._set_status("finished", "already complete")
+                return EXIT_FINISHED
+            outcome = self._attempt(attempt, launch)
+            if outcome.kind == FINISHED:
+                self.state["eta_seconds"] = 0
+                self._event("finished", outcome.detail)
+                self._set_status("finished", outcome.detail)
+                return EXIT_FINISHED
+            if outcome.kind == STOPPED:
+                self._event("stopped", outcome.detail)
+                self._set_status("stopped", outcome.detail)
+                return EXIT_STOPPED
+            self._event(outcome.kind, outcome.detail)
+            if outcome.kind == FAILED:
+                self._set_status("failed", outcome.detail)
+                return EXIT_FAILED
+            if outcome.kind == NAN and self.opts.on_nan == "stop":
+                self._set_status("failed", f"{outcome.detail} (--on-nan stop)")
+                return EXIT_FAILED
+            if restarts_here >= self.opts.max_restarts:
+                reason = f"gave up after {restarts_here} restart(s): {outcome.kind}: {outcome.detail}"
+                self._event("gave-up", reason)
+                self._set_status("failed", reason)
+                return EXIT_FAILED
+            restarts_here += 1
+            self.state["restarts"] += 1
+            healthy_only = outcome.kind in (NAN, "explosion")
+            where = "the last healthy checkpoint" if healthy_only else "the last checkpoint"
+            self._event("restart", f"restart {restarts_here}/{self.opts.max_restarts} from {where} "
+                                   f"after {outcome.kind}")
+            if self._sleep(min(2.0 ** restarts_here, 30.0)):
+                self._event("stopped", "stop requested while waiting to restart")
+                self._set_status("stopped", "stop requested")
+                return EXIT_STOPPED
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait; True if a stop was asked meanwhile."""
+        end = time.time() + seconds
+        while time.time() < end and not self.stop_asked:
+            time.sleep(0.1)
+        return self.stop_asked
+
+    def _attempt(self, attempt: int, launch: Launch) -> Outcome:
+        """Run one engine process to its end and say how it ended."""
+        self.run.logs.mkdir(parents=True, exist_ok=True)
+        log = open(self.run.attempt_log(attempt), "ab")
+        try:
+            proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent if launch.die_with_parent else None)
+        except OSError as exc:
+            log.close()
+            return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}")
+        log.close()
+        self.state["worker_pid"] = proc.pid
+        self._event("attempt", f"attempt {attempt}: " + " ".join(launch.argv)
+                    + (f"; resumes from {launch.resumed_from}" if launch.resumed_from else ""),
+                    attempt=attempt)
+        last_progress = time.time()
+        seen_progress = False
+        verdict: Outcome | None = None
+        stop_deadline: float | None = None
+        while True:
+            for note in self.backend.poll():
+                if note.kind in (PROGRESS, TIMING):
+                    last_progress = time.time()
+                    seen_progress = True
+                self._apply(note)
+                if note.kind == VERDICT and verdict is None:
+                    verdict = Outcome(note.data["kind"], note.detail + (
+                        f" [{note.data['line']}]" if note.data.get("line") else ""))
+                    if not note.data.get("handled_by_worker"):
+                        _kill_group(proc)
+            rc = proc.poll()
+            if rc is not None:
+                for note in self.backend.poll(final=True):
+                    self._apply(note)
+                _kill_group(proc)  # leftovers (dataloader workers) of a finished engine
+                kill_marked(self.state.get("run_id"))  # DDP ranks run in sessions of their own
+                self.state["worker_pid"] = None
+                if verdict is not None:
+                    return verdict
+                outcome = self.backend.outcome(rc)
+                if stop_deadline is not None and outcome.kind != FINISHED:
+                    return Outcome(STOPPED, "stopped on request; resumable")
+                return outcome
+            if self.stop_asked and stop_deadline is None:
+                self._event("stop-requested", "stopping at the next safe point")
+                stop_deadline = time.time() + self.backend.request_stop(proc.pid)
+            if stop_deadline is not None and time.time() > stop_deadline:
+                _kill_group(proc)
+            limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)
+            if verdict is None and stop_deadline is None and time.time() - last_progress > limit:
+                verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
+                _kill_group(proc)
+            self._save()
+            time.sleep(POLL_SECONDS)
+
+    def _apply(self, note) -> None:
+        """Fold one note into the state (and the progress display)."""
+        if note.kind == PROGRESS:
+            d = note.data
+            self.state["done"] = d["done"]
+            self.state["total"] = d.get("total") or self.state.get("total")
+            self.state["fraction"] = d.get("fraction", 0.0)
+            if d.get("loss") is not None:
+                self.state["loss"] = d["loss"]
+            if d.get("metrics"):
+                self.state["metrics"] = d["metrics"]
+            self._update_eta()
+            self.on_progress(self.state)
+        elif note.kind == TIMING:
+            if "seconds" in note.data and "epoch" not in note.data:
+                self.iteration_times.append(note.data["seconds"])
+                del self.iteration_times[:-1000]
+            else:
+                self.epochs.append({k: note.data.get(k) for k in (
+                    "epoch", "seconds", "train_seconds", "val_seconds", "mosaic", "first_of_session",
+                    "images", "batch", "peak_memory", "close_mosaic")})
+                self.state["epoch_times"] = self.epochs[-50:]
+        elif note.kind == CHECKPOINT:
+            self.state["checkpoint"] = note.data["path"]
+            self.state["checkpoint_done"] = note.data["done"]
+        elif note.kind == EVENT:
+            self._event(note.data.get("event", "note"), note.detail)
+
+    def _update_eta(self) -> None:
+        done, total = self.state.get("done", 0), self.state.get("total")
+        if self.backend.unit == "iteration":
+            eta = iteration_eta(self.iteration_times, done, total)
+        else:
+            close = self.epochs[-1].get("close_mosaic", 10) if self.epochs else 10
+            eta = epoch_eta(self.epochs, done, total, close if close is not None else 10)
+            if eta.seconds is not None and self.state.get("fraction") and self.epochs:
+                eta.seconds = max(0.0, eta.seconds - self.state["fraction"] * self.epochs[-1]["seconds"])
+        if eta.speed is not None:
+            self.state["speed"] = eta.speed
+            self.state["eta_seconds"] = round(eta.seconds, 1)
+
+
+def kill_marked(run_id: str | None) -> int:
+    """SIGKILL every process whose environment carries this run's marker; the count."""
+    if not run_id:
+        return 0
+    marker = f"YOLO_PIPELINE_RUN_ID={run_id}".encode()
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the engine's process group (it runs in a session of its own)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass

@@ -1,0 +1,161 @@
+"""The Ultralytics backend: our own worker process (`ultralytics_worker`), read through the
+JSON lines it writes. The supervisor never imports torch or Ultralytics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pipeline.datafiles import read_list, read_ultralytics_yaml
+from pipeline.errors import UserError
+from pipeline.train.base import (
+    CHECKPOINT,
+    CRASHED,
+    EVENT,
+    FINISHED,
+    PROGRESS,
+    STOPPED,
+    TIMING,
+    VERDICT,
+    Launch,
+    LineTail,
+    Note,
+    Outcome,
+)
+from pipeline.train.options import TrainOptions, check_engine_args, resolve_model
+from pipeline.train.provenance import file_digest
+from pipeline.train.runs import RunFolder
+from pipeline.train.ultralytics_worker import EXIT_EXPLOSION, EXIT_NAN, EXIT_STOPPED
+from pipeline.ultralytics_env import worker_env
+
+#: Seconds a stopping worker gets to reach its next batch end before it is killed.
+STOP_GRACE = 120.0
+
+
+class UltralyticsBackend:
+    """Supervisor-side view of one Ultralytics run."""
+
+    name = "ultralytics"
+    unit = "epoch"
+
+    def __init__(self, run: RunFolder, opts: TrainOptions) -> None:
+        self.run, self.opts = run, opts
+        self.tail: LineTail | None = None
+        self.ended: str | None = None
+        self.crash: str | None = None
+        self.verdict: Note | None = None
+
+    def prepare(self) -> dict:
+        """Resolve the model offline and read the dataset the engine will see."""
+        data = self.opts.cfgdir / "data.yaml"
+        if not data.is_file():
+            raise UserError(f"{data}: no such file", "run `yolo-pipeline configs` first, or give its --out")
+        model = resolve_model(self.opts.model)
+        check_engine_args(self.opts.extra)
+        spec = read_ultralytics_yaml(data)
+        train_list = spec.get("train")
+        images = len(read_list(train_list)) if train_list and Path(str(train_list)).is_file() else None
+        names = spec.get("names") or {}
+        return {
+            "total": self.opts.epochs,
+            "model": model,
+            "digests": {"data_yaml": file_digest(data), "train_list": file_digest(train_list),
+                        "model": file_digest(model) if os.path.isabs(model) else model},
+            "dataset": {"classes": len(names), "train_images": images},
+        }
+
+    def launch(self, attempt: int, healthy_only: bool) -> Launch | None:
+        self.tail = LineTail(self.run.progress, start_at_end=True)
+        self.ended = self.crash = None
+        self.verdict = None
+        argv = [sys.executable, "-m", "pipeline.train.ultralytics_worker", str(self.run.root), str(attempt)]
+        if healthy_only:
+            argv.append("--healthy-only")
+        run_id = self.run.read_run()["run_id"]
+        return Launch(argv, self.run.root, worker_env(run_id))
+
+    def poll(self, final: bool = False) -> list[Note]:
+        import json
+
+        notes: list[Note] = []
+        if self.tail is None:
+            return notes
+        for line in self.tail.lines(final):
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            notes += self._note(msg)
+        return notes
+
+    def _note(self, msg: dict) -> list[Note]:
+        kind = msg.get("kind")
+        total = self.opts.epochs
+        if kind == "batch":
+            done = msg["epoch"] - 1
+            loss = [v for v in msg.get("loss") or [] if v is not None]
+            return [Note(PROGRESS, data={"done": done, "total": total,
+                                         "fraction": msg["batch"] / max(1, msg["batches"]),
+                                         "loss": sum(loss) if loss else None})]
+        if kind == "epoch":
+            return [Note(TIMING, data=msg),
+                    Note(PROGRESS, data={"done": msg["epoch"], "total": msg.get("epochs", total),
+                                         "loss": msg.get("loss"), "metrics": msg.get("metrics")})]
+        if kind == "checkpoint":
+            return [Note(CHECKPOINT, msg["path"], {"path": msg["path"], "done": msg["epoch"]})]
+        if kind in ("nan", "explosion"):
+            detail = (f"non-finite loss at epoch {msg.get('epoch')} batch {msg.get('batch')}: {msg.get('loss')}"
+                      if kind == "nan" else
+                      f"epoch {msg.get('epoch')} train loss {msg.get('loss'):.4g} over "
+                      f"{self.opts.explode_factor:g} x its minimum {msg.get('minimum'):.4g}")
+            self.verdict = Note(VERDICT, detail, {"kind": kind, "done": (msg.get("epoch") or 1) - 1,
+                                                   "handled_by_worker": True})
+            return [self.verdict]
+        if kind in ("finished", "finished_already", "stopped"):
+            self.ended = kind
+            if kind == "finished_already":
+                return [Note(EVENT, f"already finished: {msg.get('detail')}", {"event": "finished-already"})]
+            return []
+        if kind == "resume":
+            dropped = msg.get("dropped_rows") or 0
+            extra = f"; {dropped} results.csv row(s) past it removed" if dropped else ""
+            return [Note(EVENT, f"continues from {msg['path']} after epoch {msg['completed']}{extra}",
+                         {"event": "checkpoint-chosen", "done": msg["completed"]})]
+        if kind == "fresh":
+            return [Note(EVENT, f"starts from {self.opts.model} ({msg.get('detail')})",
+                         {"event": "fresh-start"})]
+        if kind == "crash":
+            self.crash = msg.get("detail")
+        return []
+
+    def outcome(self, returncode: int) -> Outcome:
+        if returncode == 0 and self.ended in ("finished", "finished_already"):
+            return Outcome(FINISHED, "Ultralytics finished every epoch")
+        if returncode == EXIT_STOPPED:
+            return Outcome(STOPPED, "stopped at a safe point; resumable")
+        if returncode in (EXIT_NAN, EXIT_EXPLOSION) and self.verdict is not None:
+            return Outcome(self.verdict.data["kind"], self.verdict.detail)
+        if returncode < 0:
+            return Outcome(CRASHED, f"worker killed by signal {signal.Signals(-returncode).name}")
+        detail = self.crash or _last_error(self.run.attempt_logs())
+        return Outcome(CRASHED, f"worker exited with code {returncode}: {detail}")
+
+    def request_stop(self, pid: int) -> float:
+        os.kill(pid, signal.SIGTERM)
+        return STOP_GRACE
+
+
+def _last_error(logs: list[Path]) -> str:
+    """The last line of the newest attempt log that looks like an error."""
+    if not logs:
+        return "no log"
+    try:
+        lines = logs[-1].read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "Killed" in line:
+            return line.strip()[:300]
+    return (lines[-1].strip()[:300] if lines else "empty log")

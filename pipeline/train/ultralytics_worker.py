@@ -1,0 +1,323 @@
+"""The Ultralytics training worker: runs in a child process of the supervisor.
+
+    python -m pipeline.train.ultralytics_worker RUN ATTEMPT [--healthy-only]
+
+It picks the checkpoint to continue from (or decides the run is finished), repairs
+results.csv to that checkpoint, trains with callbacks that write JSON lines to
+RUN/progress.jsonl, keeps a last-good copy of each healthy checkpoint, and ends:
+0 finished, 75 stopped at a safe point (resumable), 76 NaN loss, 77 loss explosion,
+1 crashed. It kills its own process group when its supervisor disappears.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import yaml
+
+from pipeline.train.base import copy_atomic
+from pipeline.train.runs import RunFolder
+from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
+from pipeline.ultralytics_env import seed_offline_settings
+
+EXIT_STOPPED, EXIT_NAN, EXIT_EXPLOSION = 75, 76, 77
+HEARTBEAT_SECONDS = 2.0
+
+
+class StopRequested(Exception):
+    """SIGTERM/SIGINT arrived: stop at this safe point."""
+
+
+class LossVerdict(Exception):
+    """The watchdog judged the loss (NaN or explosion)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class Reporter:
+    """Ultralytics callbacks that report to RUN/progress.jsonl and keep good checkpoints."""
+
+    def __init__(self, run: RunFolder, attempt: int, explode_factor: float) -> None:
+        self.run, self.attempt = run, attempt
+        self.stop = False
+        self.nan = NanStreak()
+        self.watch = LossWatch(explode_factor)
+        self.last_beat = 0.0
+        self.batch = 0
+        self.epoch_started = self.train_ended = time.time()
+        self.first_epoch: int | None = None
+        self.mosaic_seen: bool | None = None
+        self.epoch_loss = math.nan
+        self.reported: set[int] = set()
+
+    def emit(self, kind: str, **data) -> None:
+        """Append one progress line (rank 0 only)."""
+        if os.environ.get("RANK", "-1") not in ("-1", "0"):
+            return
+        with open(self.run.progress, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"kind": kind, "attempt": self.attempt, "t": round(time.time(), 3),
+                                **data}) + "\n")
+
+    def register(self, model) -> None:
+        for event in ("on_train_start", "on_train_epoch_start", "on_train_batch_end",
+                      "on_train_epoch_end", "on_val_batch_end", "on_model_save", "on_fit_epoch_end",
+                      "on_train_end"):
+            model.add_callback(event, getattr(self, event))
+
+    # -- callbacks ------------------------------------------------------------------------
+    def on_train_start(self, trainer) -> None:
+        self.first_epoch = trainer.start_epoch
+        self.emit("start", start_epoch=trainer.start_epoch, epochs=trainer.epochs,
+                  batches=len(trainer.train_loader), images=len(trainer.train_loader.dataset),
+                  device=str(trainer.device))
+
+    def on_train_epoch_start(self, trainer) -> None:
+        self.epoch_started = time.time()
+        self.batch = 0
+
+    def on_train_batch_end(self, trainer) -> None:
+        self.batch += 1
+        values = _floats(trainer.loss_items)
+        if self.nan.check(values):
+            self.emit("nan", epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values))
+            raise LossVerdict(NAN, f"non-finite loss {values} in {self.nan.limit} batches in a row "
+                                   f"(epoch {trainer.epoch + 1}, batch {self.batch})")
+        now = time.time()
+        if now - self.last_beat >= HEARTBEAT_SECONDS:
+            self.last_beat = now
+            self.emit("batch", epoch=trainer.epoch + 1, batch=self.batch,
+                      batches=len(trainer.train_loader), loss=_json_floats(values))
+        if self.stop:
+            raise StopRequested()
+
+    def on_train_epoch_end(self, trainer) -> None:
+        self.train_ended = time.time()
+        self.epoch_loss = sum(_floats(trainer.tloss)) if trainer.tloss is not None else math.nan
+        mosaic = bool(getattr(trainer.train_loader.dataset, "mosaic", False))
+        switched = self.mosaic_seen is not None and mosaic != self.mosaic_seen
+        self.mosaic_seen = mosaic
+        warmup = trainer.epoch < math.ceil(trainer.args.warmup_epochs) or switched \
+            or trainer.epoch == self.first_epoch
+        verdict = self.watch.check(self.epoch_loss, warmup=warmup)
+        if verdict == EXPLOSION:
+            self.emit("explosion", epoch=trainer.epoch + 1, loss=self.epoch_loss, minimum=self.watch.minimum)
+            raise LossVerdict(EXPLOSION, f"epoch {trainer.epoch + 1} train loss {self.epoch_loss:.4g} is "
+                                         f"over {self.watch.factor:g} x its minimum {self.watch.minimum:.4g}")
+        if verdict == NAN:
+            self.emit("nan", epoch=trainer.epoch + 1, loss=None)
+            raise LossVerdict(NAN, f"epoch {trainer.epoch + 1} mean train loss is not finite")
+
+    def on_val_batch_end(self, validator) -> None:
+        now = time.time()
+        if now - self.last_beat >= HEARTBEAT_SECONDS:
+            self.last_beat = now
+            self.emit("val_batch")
+
+    def on_model_save(self, trainer) -> None:
+        fitness = trainer.fitness if trainer.fitness is not None else 0.0
+        if math.isfinite(self.epoch_loss) and math.isfinite(float(fitness)):
+            good = self.run.checkpoints / "last_good.pt"
+            copy_atomic(trainer.last, good)
+            self.emit("checkpoint", epoch=trainer.epoch + 1, path=str(good))
+
+    def on_fit_epoch_end(self, trainer) -> None:
+        epoch = trainer.epoch + 1
+        if epoch in self.reported:  # final_eval fires this again for the last epoch
+            return
+        self.reported.add(epoch)
+        now = time.time()
+        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()
+                   if isinstance(v, (int, float)) or hasattr(v, "item")}
+        self.emit("epoch", epoch=epoch, epochs=trainer.epochs, seconds=now - self.epoch_started,
+                  train_seconds=self.train_ended - self.epoch_started, val_seconds=now - self.train_ended,
+                  mosaic=bool(self.mosaic_seen), first_of_session=trainer.epoch == self.first_epoch,
+                  loss=_json_float(self.epoch_loss), metrics=metrics,
+                  images=len(trainer.train_loader.dataset), batch=trainer.batch_size,
+                  close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory())
+        if self.stop:
+            raise StopRequested()
+
+    def on_train_end(self, trainer) -> None:
+        self.emit("finished", epochs=trainer.epochs)
+
+
+def _floats(items) -> list[float]:
+    """Loss items of any Ultralytics version (dict of tensors, or a tensor) as floats."""
+    if items is None:
+        return []
+    if isinstance(items, dict):
+        items = list(items.values())
+    elif hasattr(items, "tolist"):
+        items = items.tolist()
+    return [float(v) for v in (items if isinstance(items, (list, tuple)) else [items])]
+
+
+def _json_float(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _json_floats(values: list[float]) -> list[float | None]:
+    return [_json_float(v) for v in values]
+
+
+def _peak_memory() -> dict:
+    """Peak RSS of this process and, on a GPU, peak CUDA memory, in MB."""
+    import resource
+
+    import torch
+
+    out = {"rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def trim_results(csv: Path, completed_epochs: int) -> int:
+    """Keep results.csv rows of epochs 1..completed_epochs and drop a cut-short last line.
+
+    Returns the number of lines dropped. Ultralytics appends without looking, so a row
+    written after the checkpoint it resumes from would otherwise appear twice.
+    """
+    if not csv.exists():
+        return 0
+    text = csv.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        lines.pop()  # no newline at the end: cut short by a kill
+    keep = lines[:1]
+    for line in lines[1:]:
+        try:
+            epoch = int(float(line.split(",", 1)[0]))
+        except ValueError:
+            continue
+        if epoch <= completed_epochs:
+            keep.append(line)
+    dropped = len(text.splitlines()) - len(keep)
+    if dropped:
+        from pipeline.io import atomic_write
+
+        atomic_write(csv, "\n".join(keep) + "\n")
+    return dropped
+
+
+def choose_checkpoint(weights: Path, good: Path, healthy_only: bool) -> tuple[str, Path | None, int, str]:
+    """("finished"|"resume"|"fresh", path, completed epochs, why), judged by loading each file."""
+    import torch
+
+    candidates = [good] if healthy_only else [weights / "last.pt", good]
+    usable: list[tuple[int, Path, int]] = []
+    notes = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated or corrupt file: any error means "not usable"
+            notes.append(f"{path.name} unreadable ({type(exc).__name__})")
+            continue
+        epoch = ckpt.get("epoch", -1) if isinstance(ckpt, dict) else -1
+        total = int((ckpt.get("train_args") or {}).get("epochs", 0)) if isinstance(ckpt, dict) else 0
+        if path.name == "last.pt" and epoch == -1:
+            return "finished", path, total, f"{path} is the final checkpoint (training completed)"
+        if epoch >= 0 and ckpt.get("optimizer") is not None:
+            usable.append((epoch, path, total))
+        else:
+            notes.append(f"{path.name} is not resumable (epoch {epoch})")
+    if not usable:
+        return "fresh", None, 0, "; ".join(notes) or "no checkpoint yet"
+    epoch, path, total = max(usable)
+    if total and epoch + 1 >= total:
+        return "finished", path, epoch + 1, f"{path} holds the last of {total} epochs"
+    return "resume", path, epoch + 1, "; ".join(notes)
+
+
+def _engine_value(text: str):
+    """`"0.02"` -> 0.02, `"false"` -> False, `"none"` -> None, else the string."""
+    if text.lower() == "none":
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _watch_parent(parent: int) -> None:
+    """End this whole process group (dataloader workers too) once the supervisor is gone."""
+    while True:
+        if os.getppid() != parent:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        time.sleep(1.0)
+
+
+def main(argv: list[str]) -> int:
+    run = RunFolder(Path(argv[0]))
+    attempt = int(argv[1])
+    healthy_only = "--healthy-only" in argv
+    info = run.read_run()
+    opts = info["options"]
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    reporter = Reporter(run, attempt, float(opts["explode_factor"]))
+
+    def on_signal(signum, frame):
+        reporter.stop = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    seed_offline_settings(Path(os.environ["YOLO_CONFIG_DIR"]))
+    from ultralytics import YOLO
+
+    save_dir = run.engine_dir("ultralytics")
+    data = str(Path(opts["cfgdir"]) / "data.yaml")
+    decision, path, done, why = choose_checkpoint(save_dir / "weights", run.checkpoints / "last_good.pt",
+                                                  healthy_only)
+    if decision == "finished":
+        reporter.emit("finished_already", detail=why, epochs=done)
+        return 0
+    common = {"data": data, "save_dir": str(save_dir), "device": opts["device"],
+              "workers": opts["workers"]}
+    if decision == "resume":
+        dropped = trim_results(save_dir / "results.csv", done)
+        reporter.emit("resume", path=str(path), completed=done, dropped_rows=dropped, detail=why)
+        model = YOLO(str(path))
+        kwargs = {**common, "resume": str(path)}
+    else:
+        reporter.emit("fresh", detail=why)
+        model = YOLO(info["model"])
+        kwargs = {**common, "epochs": opts["epochs"], "imgsz": opts["imgsz"], "batch": opts["batch"],
+                  "seed": opts["seed"], "exist_ok": True, "verbose": True}
+        if opts["device"] == "cpu":
+            kwargs["amp"] = False  # AMP's check would fetch a model; it is off on a CPU anyway
+        kwargs.update({k: _engine_value(v) for k, v in opts["extra"].items()})
+    reporter.register(model)
+    try:
+        model.train(**kwargs)
+    except StopRequested:
+        reporter.emit("stopped")
+        return EXIT_STOPPED
+    except KeyboardInterrupt:
+        reporter.emit("stopped")
+        return EXIT_STOPPED
+    except LossVerdict as verdict:
+        return EXIT_NAN if verdict.kind == NAN else EXIT_EXPLOSION
+    except Exception as exc:  # the engine crashed: the traceback goes to the attempt log
+        traceback.print_exc()
+        reporter.emit("crash", detail=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+                      if str(exc).strip() else type(exc).__name__)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
