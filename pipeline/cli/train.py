@@ -217,7 +217,8 @@ def _status_text(st: dict, full: bool) -> str:
         per = 1 / st["speed"]
         line += f", {per:.3g} s/{st['unit']}"
     if st.get("eta_seconds") and st["status"] == "running":
-        line += f", eta {_hms(st['eta_seconds'])} (finish ~{time.strftime('%a %H:%M', time.localtime(time.time() + st['eta_seconds']))})"
+        finish = time.strftime("%a %H:%M", time.localtime(time.time() + st["eta_seconds"]))
+        line += f", eta {_hms(st['eta_seconds'])} (finish ~{finish})"
     if st.get("restarts"):
         line += f", {st['restarts']} restart(s)"
     if st.get("pid"):

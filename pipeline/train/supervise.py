@@ -7,6 +7,5 @@ from pathlib import Path
 
 from pipeline.train.api import supervise
 
-
 if __name__ == "__main__":
     sys.exit(supervise(Path(sys.argv[1]), resuming="--resume" in sys.argv[2:]))

@@ -9,6 +9,7 @@ at most once a second and at every change of status.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -18,7 +19,6 @@ from collections.abc import Callable
 
 from pipeline.train.base import (
     CHECKPOINT,
-    CRASHED,
     EVENT,
     FAILED,
     FINISHED,
@@ -152,16 +152,14 @@ class Supervisor:
     def _attempt(self, attempt: int, launch: Launch) -> Outcome:
         """Run one engine process to its end and say how it ended."""
         self.run.logs.mkdir(parents=True, exist_ok=True)
-        log = open(self.run.attempt_log(attempt), "ab")
         try:
-            proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True,
-                                    preexec_fn=_die_with_parent if launch.die_with_parent else None)
+            with open(self.run.attempt_log(attempt), "ab") as log:
+                proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True,
+                                        preexec_fn=_die_with_parent if launch.die_with_parent else None)
         except OSError as exc:
-            log.close()
             return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}")
-        log.close()
         self.state["worker_pid"] = proc.pid
         self._event("attempt", f"attempt {attempt}: " + " ".join(launch.argv)
                     + (f"; resumes from {launch.resumed_from}" if launch.resumed_from else ""),
@@ -269,12 +267,8 @@ def kill_marked(run_id: str | None) -> int:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the engine's process group (it runs in a session of its own)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass

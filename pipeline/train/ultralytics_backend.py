@@ -106,7 +106,8 @@ class UltralyticsBackend:
         if kind == "checkpoint":
             return [Note(CHECKPOINT, msg["path"], {"path": msg["path"], "done": msg["epoch"]})]
         if kind in ("nan", "explosion"):
-            detail = (f"non-finite loss at epoch {msg.get('epoch')} batch {msg.get('batch')}: {msg.get('loss')}"
+            where = f"epoch {msg.get('epoch')} batch {msg.get('batch')}"
+            detail = (f"non-finite loss at {where}: {msg.get('loss')}"
                       if kind == "nan" else
                       f"epoch {msg.get('epoch')} train loss {msg.get('loss'):.4g} over "
                       f"{self.opts.explode_factor:g} x its minimum {msg.get('minimum'):.4g}")
