@@ -7,14 +7,18 @@ process streams results, in job order, into `<dataset>/<split>.txt` (absolute im
 and `<dataset>/problems-<split>.tsv`, and sums the counts into a `SplitInfo`.
 
 Rerun cache: after a job, its result and a fingerprint of its inputs and outputs (names,
-sizes and mtimes) are saved in `<dataset>/.state/<split>/`. A rerun whose fingerprint
-matches reuses the result without parsing; any change (an edited XML, a label left short
-by a killed run, other options) redoes that job, comparing content file by file.
+sizes and mtimes) are saved in `<dataset>/.state/<split>/`, with the version of the label
+rules (`labels.rules_version`) and the size and mtime of every image whose header gave its
+size. A rerun whose fingerprint, rules and image stats all match reuses the result without
+parsing; any change (an edited XML, a replaced image, a label left short by a killed run,
+other options, an upgrade that changes a rule) redoes that job, comparing content file by
+file, so exactly the labels that change are rewritten.
 
 Engine API, used by every source:
 
 - `LabelItem`: one image (absolute image path, absolute label path, record or precomputed
-  result, problems, fixes, skip flag, and whether the label file is known to exist).
+  result, problems, fixes, skip flag, whether the label file is known to exist, and the
+  image whose header gave the size, if one did).
 - `Job` protocol: `key`, `items(ctx)`, `fingerprint(ctx)` (None disables the cache).
 - `convert_split(jobs, split=, dataset_dir=, class_ids=, options=)` -> `SplitInfo`.
 - `write_dataset(dataset_dir, source=, classes=, splits=)` -> `Manifest`.
@@ -38,7 +42,7 @@ from tqdm import tqdm
 from pipeline.core import ImageRecord, Problem
 from pipeline.errors import FormatError, UserError
 from pipeline.io import atomic_write, atomic_writer, image_size, write_if_changed
-from pipeline.labels import DIFFICULT_POLICIES, LabelResult, yolo_label
+from pipeline.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
 from pipeline.manifest import (
     MANIFEST_NAME,
     ClassCount,
@@ -98,6 +102,7 @@ class LabelItem:
     fixes: tuple[str, ...] = ()
     skip: bool = False
     label_exists: bool | None = None
+    sized_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,40 @@ class Job(Protocol):
         ...
 
 
+@dataclass
+class NotesJob:
+    """Problems a source found before conversion (orphans, duplicate names...), reported with
+    the split's other problems."""
+
+    key: str
+    problems: list[Problem]
+
+    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
+        """One skipped item carrying all the problems."""
+        if self.problems:
+            yield LabelItem("", "", None, problems=tuple(self.problems), skip=True)
+
+    def fingerprint(self, ctx: JobContext) -> None:
+        """Never cached."""
+        return None
+
+
+def case_duplicates(names: Iterable[str], where: str) -> list[Problem]:
+    """`class_case_duplicate` for each class name that differs from an earlier one only in case.
+
+    Both stay classes of their own (a tool that folds case would merge them), so the user is
+    told. Example: `case_duplicates(["Dog", "dog"], "voc")` -> one problem naming 'dog'.
+    """
+    first: dict[str, str] = {}
+    found = []
+    for name in names:
+        other = first.setdefault(name.casefold(), name)
+        if other != name:
+            detail = f"{name!r} and {other!r} differ only in case"
+            found.append(Problem("class_case_duplicate", where, detail))
+    return found
+
+
 class JobResult(msgspec.Struct):
     """What one job did; also the body of its state file."""
 
@@ -141,6 +180,8 @@ class JobResult(msgspec.Struct):
 class _State(msgspec.Struct):
     fingerprint: str
     result: JobResult
+    rules: str = ""
+    sized_by: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
 
 def header_size(image: str) -> tuple[int, int] | Problem:
@@ -166,24 +207,38 @@ def _state_path(state_dir: Path, key: str) -> Path:
     return state_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".json")
 
 
+def _file_token(path: str) -> str:
+    try:
+        return stat_token(os.stat(path))
+    except OSError:
+        return stat_token(None)
+
+
+def _still_valid(state: _State, fingerprint: str | None) -> bool:
+    """Whether a saved job state may be reused: same inputs, same rules, same sizing images."""
+    return (state.fingerprint == fingerprint and state.rules == rules_version()
+            and all(_file_token(image) == token for image, token in state.sized_by))
+
+
 def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
     """Run one job (in a worker): reuse its cached result or write its labels."""
     state_file = _state_path(state_dir, job.key)
     if state_file.exists():
         try:
             state = msgspec.json.decode(state_file.read_bytes(), type=_State)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, OSError):
             state = None
-        if state is not None and state.fingerprint == job.fingerprint(ctx):
+        if state is not None and _still_valid(state, job.fingerprint(ctx)):
             state.result.cached = True
             state.result.unchanged = state.result.written + state.result.unchanged
             state.result.written = 0
             return state.result
-    result = _write_labels(job, ctx)
+    result, sized_by = _write_labels(job, ctx)
     fingerprint = job.fingerprint(ctx)
     if fingerprint is not None:
         try:
-            state = msgspec.json.encode(_State(fingerprint, result))
+            state = msgspec.json.encode(_State(fingerprint, result, rules_version(),
+                                               [(image, _file_token(image)) for image in sized_by]))
         except UnicodeEncodeError:  # a file name that is not UTF-8: this job is simply not cached
             return result
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +246,9 @@ def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
     return result
 
 
-def _write_labels(job: Job, ctx: JobContext) -> JobResult:
+def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str]]:
     res = JobResult(job.key)
+    sized_by: list[str] = []
     fixes: Counter = Counter()
     empty_policy = ctx.options.unannotated == "empty"
     for item in job.items(ctx):
@@ -201,6 +257,8 @@ def _write_labels(job: Job, ctx: JobContext) -> JobResult:
             res.problems.extend((p.kind, p.file, p.detail) for p in item.problems)
         if item.fixes:
             fixes.update(item.fixes)
+        if item.sized_by:
+            sized_by.append(item.sized_by)
         if item.skip:
             continue
         if item.record is None and item.result is None:
@@ -229,7 +287,7 @@ def _write_labels(job: Job, ctx: JobContext) -> JobResult:
             res.unchanged += 1
         res.listed.append(item.image)
     res.fixes = dict(fixes)
-    return res
+    return res, sized_by
 
 
 _WORKER: tuple[JobContext, Path] | None = None
@@ -335,8 +393,9 @@ def write_dataset(
     """Write manifest.json, classes.txt (keys) and `<name>.names` (human names).
 
     Splits already in an existing manifest of the same source and classes are kept, so
-    `--split train` then `--split val` build one dataset. `manifest_file` defaults to
-    `<dataset_dir>/manifest.json`.
+    `--split train` then `--split val` build one dataset. An image listed in two splits is
+    counted (`listed_in_two_splits`) in the new split's problems. `manifest_file` defaults
+    to `<dataset_dir>/manifest.json`.
     """
     dataset_dir = Path(dataset_dir).absolute()
     manifest_file = Path(manifest_file or dataset_dir / MANIFEST_NAME)
@@ -345,6 +404,8 @@ def write_dataset(
         old = read_manifest(manifest_file)
         if old.classes == classes and old.source.get("root") == source.get("root"):
             merged = {**old.splits, **splits}
+    for split in splits:
+        _note_overlaps(dataset_dir, split, merged)
     names_file = dataset_dir / f"{name}.names"
     atomic_write(dataset_dir / "classes.txt", "".join(f"{c.key}\n" for c in classes))
     atomic_write(names_file, "".join(f"{c.name}\n" for c in classes))
@@ -356,6 +417,61 @@ def write_dataset(
     )
     write_manifest(manifest, manifest_file)
     return manifest
+
+
+def _listed(dataset_dir: Path, info: SplitInfo) -> Iterator[str]:
+    path = dataset_dir / info.list_file  # an absolute list_file stays as it is
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            yield from (line.rstrip("\n") for line in f if line.strip())
+    except OSError:  # an old split whose list is gone: nothing to compare
+        return
+
+
+def _note_overlaps(dataset_dir: Path, split: str, splits: dict[str, SplitInfo]) -> None:
+    """Count (and add to its problems file) the images of `split` that another split lists too."""
+    info = splits[split]
+    found = []
+    for other in sorted(set(splits) - {split}):
+        small, big = sorted((info, splits[other]), key=lambda i: i.images)  # a set of the smaller
+        seen = set(_listed(dataset_dir, small))
+        found += [(image, other) for image in _listed(dataset_dir, big) if image in seen]
+    if not found:
+        return
+    summary = info.problems.setdefault("listed_in_two_splits", ProblemSummary())
+    summary.count += len(found)
+    summary.examples.extend(_printable(image) for image, _ in found[: EXAMPLES_PER_KIND])
+    info.problems = dict(sorted(info.problems.items()))
+    if info.problems_file:
+        path = Path(info.problems_file)
+        rows = "".join(f"listed_in_two_splits\t{_tsv_field(image)}\talso in {_tsv_field(other)}\n"
+                       for image, other in found)
+        old = path.read_bytes().decode("utf-8", "surrogateescape") if path.is_file() else ""
+        atomic_write(path, old + rows)
+
+
+def nothing_converted(manifest: Manifest, splits: Sequence[str]) -> str | None:
+    """Why no image was listed in any of `splits`, in one line; None when some image was.
+
+    Example: "nothing converted in val: missing_image 5 (see /d/yolo/problems-val.tsv)".
+    """
+    infos = [manifest.splits[s] for s in splits]
+    if any(info.images for info in infos):
+        return None
+    problems: Counter = Counter()
+    for info in infos:
+        problems.update({kind: summary.count for kind, summary in info.problems.items()})
+    unannotated = sum(info.unannotated for info in infos)
+    no_box = sum(info.fixes.get("no_boxes_left", 0) for info in infos)
+    why = []
+    if problems:
+        files = ", ".join(str(info.problems_file) for info in infos if info.problems)
+        why.append(", ".join(f"{k} {v:,}" for k, v in problems.most_common()) + f" (see {files})")
+    if unannotated:
+        why.append(f"{unannotated:,} images without annotation (--unannotated empty lists them)")
+    if no_box:
+        why.append(f"{no_box:,} images with no box left (--unannotated empty lists them)")
+    return f"nothing converted in {', '.join(splits)}: " + ("; ".join(why) or "the source lists no image")
 
 
 def options_dict(options: ConvertOptions) -> dict[str, object]:

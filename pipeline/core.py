@@ -50,11 +50,13 @@ class ObjectAnnotation:
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord:
-    """One image's annotation: its size (0 when unknown) and its objects."""
+    """One image's annotation: its size (0 when unknown), its objects, and the file name the
+    annotation gives for its image ("" when it gives none)."""
 
     width: int
     height: int
     objects: tuple[ObjectAnnotation, ...]
+    filename: str = ""
 
 
 class Problem(NamedTuple):

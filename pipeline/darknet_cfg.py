@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import CfgError
-from pipeline.io import atomic_write
+from pipeline.io import atomic_write, decode_text
 
 #: Detection layers and the `filters` the `[convolutional]` before each must have.
 DETECTION_TYPES = ("[yolo]", "[Gaussian_yolo]", "[region]", "[detection]")
@@ -258,7 +258,7 @@ def read_cfg(path: str | Path) -> Cfg:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CfgError(f"cannot read cfg {path}: {exc.strerror}") from None
-    return parse_cfg(data.decode("utf-8", "surrogateescape"), path)
+    return parse_cfg(decode_text(data, path, "cfg", keep_bad_bytes=True), path)
 
 
 def write_cfg(cfg: Cfg, path: str | Path) -> None:

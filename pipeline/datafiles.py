@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.darknet_cfg import Line
 from pipeline.errors import CfgError, FormatError
-from pipeline.io import atomic_write
+from pipeline.io import atomic_write, decode_text
 
 DATA_KEYS = ("classes", "train", "valid", "names", "backup")
 #: Without these a .data cannot be checked at all (exit 2); others are reported.
@@ -155,7 +155,7 @@ def read_ultralytics_yaml(path: str | Path) -> dict:
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """A small text file (undecodable bytes kept); unreadable or binary (NUL) -> CfgError.
+    """A small text file (`io.decode_text`, undecodable bytes kept); unreadable or binary (NUL) -> CfgError.
 
     `what` names the file kind in the message. Example: `read_text("obj.data", "data")`.
     """
@@ -165,4 +165,4 @@ def read_text(path: str | Path, what: str) -> str:
         raise CfgError(f"cannot read {what} file {path}: {exc.strerror}") from None
     if b"\x00" in data:
         raise CfgError(f"{path}: not a {what} file (binary data)")
-    return data.decode("utf-8", "surrogateescape")
+    return decode_text(data, path, what, keep_bad_bytes=True)

@@ -8,6 +8,7 @@ made safe because every run compares content and redoes any file left short.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import re
@@ -37,12 +38,19 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO]:
         text = {} if "b" in mode else {"encoding": "utf-8", "errors": "surrogateescape"}
         with os.fdopen(fd, mode, **text) as f:  # surrogateescape: non-UTF-8 file names survive
             yield f
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the mode open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> None:
@@ -89,6 +97,42 @@ def read_bytes(path: str) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def decode_text(data: bytes, path: str | Path, what: str, *, keep_bad_bytes: bool = False) -> str:
+    """Text from a file's bytes: UTF-8 (a BOM is dropped), or UTF-16 when it starts with its BOM.
+
+    Bytes that do not decode are a `FormatError` naming the file, line and byte offset;
+    with `keep_bad_bytes` (paths in list files, cfg values echoed back) they are kept as
+    surrogate escapes instead (and bytes that only look like a UTF-16 BOM are read as UTF-8).
+    Example: `decode_text(b"\\xef\\xbb\\xbfa\\n", "x", "names") == "a\\n"`.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")  # the codec reads the BOM itself
+        except UnicodeDecodeError as exc:
+            if not keep_bad_bytes:
+                raise FormatError(path, f"not UTF-16 text after its byte order mark: bad bytes at offset "
+                                        f"{exc.start} of this {what} file") from None
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode("utf-8", "surrogateescape" if keep_bad_bytes else "strict")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        raise FormatError(path, f"not UTF-8 text: bad byte at offset {offset} of this {what} file",
+                          line=data.count(b"\n", 0, offset) + 1) from None
+
+
+def read_text(path: str | Path, what: str, *, keep_bad_bytes: bool = False) -> str:
+    """Read a whole text file with `decode_text`; an unreadable file is a one-line UserError.
+
+    `what` names the file kind in messages. Example: `read_text("LOC_synset_mapping.txt", "synset")`.
+    """
+    try:
+        data = read_bytes(str(path))
+    except OSError as exc:
+        raise UserError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+    return decode_text(data, path, what, keep_bad_bytes=keep_bad_bytes)
 
 
 def xml_parser() -> etree.XMLParser:

@@ -7,10 +7,14 @@ boxes (max < min) dropped as problems, unknown classes dropped as problems.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from pipeline import __version__
 from pipeline.core import ImageRecord
 
 LINE_FORMAT = "{:d} {:.6f} {:.6f} {:.6f} {:.6f}\n"
@@ -20,6 +24,23 @@ DIFFICULT_POLICIES = ("keep", "skip")
 #: Substrings pjreddie's darknet replaces (first occurrence) to find a label; in this order.
 PJREDDIE_REWRITES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))
 PJREDDIE_EXTENSIONS = (".jpg", ".png", ".JPG", ".JPEG")
+#: The modules whose code decides label bytes (box rules, records, XML/CSV/JSON readers).
+RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py",
+                "sources/coco.py", "sources/polygons.py", "sources/voc.py")
+
+
+@functools.cache
+def rules_version() -> str:
+    """The version of the label rules: the package version and a digest of `RULE_MODULES`.
+
+    The rerun cache stores it, so an upgrade that changes any rule redoes every job (and
+    rewrites exactly the labels whose bytes change). Example: `"0.1.0+3f2a..."`.
+    """
+    root = Path(__file__).parent
+    h = hashlib.blake2b(digest_size=8)
+    for name in RULE_MODULES:
+        h.update((root / name).read_bytes())
+    return f"{__version__}+{h.hexdigest()}"
 
 
 @dataclass(slots=True)

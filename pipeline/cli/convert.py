@@ -6,7 +6,7 @@ import click
 import msgspec
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
-from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions
+from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions, nothing_converted
 from pipeline.labels import DIFFICULT_POLICIES
 from pipeline.manifest import Manifest
 
@@ -36,6 +36,15 @@ def difficult_option(f):
         show_default=True,
         help="Objects marked difficult=1: keep them or leave them out.",
     )(f)
+
+
+def finish(manifest: Manifest, splits: tuple[str, ...], as_json: bool, text: str) -> None:
+    """Print the result of a conversion; exit 1 with one `Error:` line when nothing converted."""
+    emit(msgspec.to_builtins({s: manifest.splits[s] for s in splits}), as_json, text)
+    reason = nothing_converted(manifest, splits)
+    if reason:
+        click.echo(f"Error: {reason}", err=True)
+        click.get_current_context().exit(1)
 
 
 def summary_text(manifest: Manifest, splits: tuple[str, ...]) -> str:
@@ -116,6 +125,4 @@ def imagenet(root, splits, source, unannotated, difficult, labels_root, out_mani
         labels_root=labels_root,
         out_manifest=out_manifest,
     )
-    emit(
-        msgspec.to_builtins({s: manifest.splits[s] for s in chosen}), as_json, summary_text(manifest, chosen)
-    )
+    finish(manifest, chosen, as_json, summary_text(manifest, chosen))

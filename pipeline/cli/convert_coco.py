@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import msgspec
 
-from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
-from pipeline.cli.convert import convert, difficult_option, summary_text, unannotated_option
+from pipeline.cli import CONTEXT_SETTINGS, json_option, progress_enabled, workers_option
+from pipeline.cli.convert import convert, difficult_option, finish, summary_text, unannotated_option
 from pipeline.cli.synth import synth
 from pipeline.convert import ConvertOptions
 from pipeline.sources.coco import convert_coco, default_split
@@ -58,7 +57,7 @@ def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, max_j
     if unused:
         shown = ", ".join(unused[:5]) + (f", ... ({len(unused)} in all)" if len(unused) > 5 else "")
         text += f"\n  unused categories (kept, no annotation): {shown}"
-    emit(msgspec.to_builtins({name: manifest.splits[name]}), as_json, text)
+    finish(manifest, (name,), as_json, text)
 
 
 @convert.command("voc", context_settings=CONTEXT_SETTINGS)
@@ -94,8 +93,7 @@ def voc(root, sets, classes_file, difficult, unannotated, darknet_labels, out, w
                              progress=progress_enabled())
     manifest = convert_voc(root, sets=chosen, classes_file=classes_file, darknet_labels=darknet_labels,
                            out=out, options=options)
-    emit(msgspec.to_builtins({s: manifest.splits[s] for s in chosen}), as_json,
-         summary_text(manifest, chosen))
+    finish(manifest, chosen, as_json, summary_text(manifest, chosen))
 
 
 @synth.command("coco", context_settings=CONTEXT_SETTINGS)

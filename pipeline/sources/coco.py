@@ -38,6 +38,7 @@ from pipeline.convert import (
     ConvertOptions,
     JobContext,
     LabelItem,
+    NotesJob,
     convert_split,
     header_size,
     options_dict,
@@ -194,23 +195,6 @@ class CocoJob:
 
     def fingerprint(self, ctx: JobContext) -> None:
         """No cache: the JSON is decoded anyway, and unchanged labels are not rewritten."""
-        return None
-
-
-@dataclass
-class NotesJob:
-    """Problems found while reading the JSON (orphans, duplicates, unused classes)."""
-
-    key: str
-    problems: list[Problem]
-
-    def items(self, ctx: JobContext) -> Iterator[LabelItem]:
-        """One skipped item carrying all the problems."""
-        if self.problems:
-            yield LabelItem("", "", None, problems=tuple(self.problems), skip=True)
-
-    def fingerprint(self, ctx: JobContext) -> None:
-        """Never cached."""
         return None
 
 

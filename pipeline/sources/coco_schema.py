@@ -15,6 +15,7 @@ from typing import Annotated
 
 import msgspec
 
+from pipeline.convert import case_duplicates
 from pipeline.core import Problem
 from pipeline.errors import FormatError, UserError
 from pipeline.manifest import ClassInfo
@@ -134,7 +135,8 @@ class ClassTable:
 def class_table(categories: list[Category], mode: str = "contiguous", where: str = "") -> ClassTable:
     """Class ids for `categories` under an id mode (see the module rules).
 
-    Keys are category names (a repeated name gets `#<id>` appended and is reported).
+    Keys are category names; a repeated name gets `#<id>` appended, in classes.txt and in
+    coco.names alike, and is reported, as are names that differ only in case.
     Example: ids 1, 2, 4 -> classes 0, 1, 2 in `contiguous` mode.
     """
     if mode not in ID_MODES:
@@ -169,6 +171,7 @@ def class_table(categories: list[Category], mode: str = "contiguous", where: str
         key = c.name if seen[c.name] == 1 else f"{c.name}#{c.id}"
         if key != c.name:
             table.problems.append(Problem("duplicate_category_name", where, f"{c.name!r} (id {c.id})"))
-        table.classes.append(ClassInfo(id=i, key=key, name=c.name, source_id=c.id))
+        table.classes.append(ClassInfo(id=i, key=key, name=key, source_id=c.id))
         table.key_of[c.id] = key
+    table.problems.extend(case_duplicates((c.name for c in cats if seen[c.name] == 1), where))
     return table

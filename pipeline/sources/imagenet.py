@@ -15,6 +15,7 @@ Each sub-folder of a split becomes one job; loose files (val) are cut into slice
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from pipeline.convert import (
 )
 from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
 from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, read_bytes, xml_parser
+from pipeline.io import image_size, read_bytes, read_text, xml_parser
 from pipeline.labels import PJREDDIE_REWRITES
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.vocxml import parse_voc_xml
@@ -198,6 +199,10 @@ class ImagenetJob:
                 continue
             try:
                 record, fixes = self._record(stem, xmls, rows, image, parser)
+            except OSError as exc:  # an XML that is a folder, a dangling link, a link loop...
+                problem = Problem("unreadable_annotation", source, exc.strerror or str(exc))
+                yield LabelItem(listed, label, None, problems=(problem,), skip=True)
+                continue
             except FormatError as exc:
                 kind = (
                     "unreadable_image"
@@ -207,7 +212,9 @@ class ImagenetJob:
                 detail = exc.reason if exc.line is None else f"line {exc.line}: {exc.reason}"
                 yield LabelItem(listed, label, None, problems=(Problem(kind, source, detail),), skip=True)
                 continue
-            yield LabelItem(listed, label, record, source=source, fixes=fixes, label_exists=exists)
+            sized_by = image if fixes or stem not in xmls else ""  # the header gave the size
+            yield LabelItem(listed, label, record, source=source, fixes=fixes, label_exists=exists,
+                            sized_by=sized_by)
 
     def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
         if stem in xmls:
@@ -243,7 +250,7 @@ class ImagenetJob:
             except FileNotFoundError:
                 entries = []
             found = {e.name[:-4]: e for e in entries if e.name[:-4] in images}
-            return [f"{stem}={stat_token(found[stem].stat())}" for stem in sorted(found)]
+            return [f"{stem}={_stat(found[stem].path)}" for stem in sorted(found)]
         stats = ((stem, _stat(f"{self.label_dir}/{stem}.txt")) for stem in sorted(images))
         return [f"{stem}={token}" for stem, token in stats if token != stat_token(None)]
 
@@ -251,7 +258,7 @@ class ImagenetJob:
 def _stat(path: str) -> str:
     try:
         return stat_token(os.stat(path))
-    except FileNotFoundError:
+    except OSError:  # missing, a dangling link, a link loop: the job reports it
         return stat_token(None)
 
 
@@ -260,17 +267,19 @@ def _read_solution(path: Path) -> dict[str, list[tuple[str, str, str]]]:
     if not path.is_file():
         raise UserError(f"{path} not found", "use --from xml, or add the Kaggle solution CSV")
     groups: dict[str, list[tuple[str, str, str]]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(read_text(path, "solution CSV"), newline=""))
+    try:
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:2]] != ["ImageId", "PredictionString"]:
             raise FormatError(path, "expected the header 'ImageId,PredictionString'", line=1)
-        for number, row in enumerate(reader, 2):
+        for row in reader:
             if len(row) < 2:
                 continue
             image_id = row[0].strip()
             folder = image_id.split("_")[0] if "train" in path.name else ""
-            groups.setdefault(folder, []).append((image_id, row[1], f"{path}:{number}"))
+            groups.setdefault(folder, []).append((image_id, row[1], f"{path}:{reader.line_num}"))
+    except csv.Error as exc:  # a field over the csv module's limit (128 KiB), a stray quote...
+        raise FormatError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
     return groups
 
 
@@ -372,7 +381,7 @@ def convert_imagenet(
     layout = find_layout(root)
     mirror = Path(labels_root).absolute() if labels_root else None
     dataset_dir = Path(out_manifest).absolute().parent if out_manifest else (mirror or layout.root) / "yolo"
-    classes = parse_synsets(layout.synsets.read_text(encoding="utf-8"), str(layout.synsets))
+    classes = parse_synsets(read_text(layout.synsets, "synset mapping"), str(layout.synsets))
     class_ids = {c.key: c.id for c in classes}
     infos = {}
     for split in splits:

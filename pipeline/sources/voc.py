@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,8 @@ from pipeline.convert import (
     ConvertOptions,
     JobContext,
     LabelItem,
+    NotesJob,
+    case_duplicates,
     convert_split,
     header_size,
     options_dict,
@@ -35,7 +38,7 @@ from pipeline.convert import (
 )
 from pipeline.core import Problem
 from pipeline.errors import FormatError, UserError
-from pipeline.io import write_if_changed, xml_parser
+from pipeline.io import read_text, write_if_changed, xml_parser
 from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.coco import check_split_name
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 JOB_IMAGES = 1000
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
 def find_root(root: str | Path) -> Path:
@@ -60,15 +64,9 @@ def find_root(root: str | Path) -> Path:
     return root
 
 
-def _utf8_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not UTF-8 text (byte {exc.start})") from None
-
-
 def read_set(root: Path, name: str) -> list[str]:
-    """Stems listed in ImageSets/Main/<name>.txt (first word of each non-empty line).
+    """Stems listed in ImageSets/Main/<name>.txt (first word of each line; blank lines and
+    `#` comments skipped).
 
     Example: `read_set(Path("VOC2007"), "test")` -> ["000001", "000002", ...]
     """
@@ -76,8 +74,9 @@ def read_set(root: Path, name: str) -> list[str]:
     if not path.is_file():
         have = sorted(p.stem for p in path.parent.glob("*.txt") if "_" not in p.stem)
         raise UserError(f"no image set {path}", f"sets here: {', '.join(have) or 'none'}")
-    text = _utf8_text(path)
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
+    text = read_text(path, "image set")
+    words = (line.split() for line in text.splitlines())
+    return [w[0] for w in words if w and not w[0].startswith("#")]
 
 
 def plain_stem(stem: str) -> bool:
@@ -93,18 +92,19 @@ def read_class_file(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"class file {path} not found")
-    text = _utf8_text(path)
+    text = read_text(path, "class")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise FormatError(path, "no class names")
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, count in Counter(names).items() if count > 1)
     if dup:
         raise FormatError(path, f"class {dup[0]!r} is listed twice")
     return names
 
 
-def scan_classes(root: Path, stems: list[str]) -> list[str]:
-    """Sorted object names in the XML of `stems` (unreadable files are left to the jobs).
+def scan_classes(root: Path, stems: list[str], xml_dir: Path | None = None) -> list[str]:
+    """Sorted object names in the XML of `stems` (unreadable files are left to the jobs),
+    read from `xml_dir` (default `ROOT/Annotations`).
 
     A name spanning lines would shift every line of the .names file: it is left out, and its
     objects are then reported as `unknown_class`.
@@ -112,7 +112,7 @@ def scan_classes(root: Path, stems: list[str]) -> list[str]:
     parser = xml_parser()
     names: set[str] = set()
     for stem in filter(plain_stem, stems):
-        path = root / "Annotations" / f"{stem}.xml"
+        path = (xml_dir or root / "Annotations") / f"{stem}.xml"
         try:
             names.update(o.label for o in parse_voc_xml(path.read_bytes(), str(path), parser).objects)
         except (OSError, FormatError):
@@ -134,25 +134,46 @@ def darknet_label_paths(image: str) -> list[str]:
     return list(dict.fromkeys(p for p in found if p and p != beside and p != image))
 
 
+def inside(path: str, root: str) -> bool:
+    """Whether `path` lies under the folder `root` once links and `..` are resolved.
+
+    Example: `inside("/x/rawdata/VOC2007/labels/a.txt", "/x/rawdata/VOC2007")` -> True;
+    `inside("/x/labelsdata/VOC2007/labels/a.txt", "/x/rawdata/VOC2007")` -> False.
+    """
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def _filename_problems(filename: str, stem: str, xml: str) -> list[Problem]:
+    """`filename_mismatch` when the XML's <filename> names another image than its own stem."""
+    base = os.path.basename(filename.replace("\\", "/"))
+    name, ext = os.path.splitext(base)
+    if not filename or (name if ext.lower() in IMAGE_SUFFIXES else base) == stem:
+        return []
+    return [Problem("filename_mismatch", xml, f"<filename> is {filename!r}, the file is {stem}")]
+
+
 @dataclass
 class VocJob:
-    """Up to `JOB_IMAGES` stems of one image set."""
+    """Up to `JOB_IMAGES` stems of one image set (or of a flat export's XML folder)."""
 
     key: str
     root: str
     stems: tuple[str, ...]
     darknet_labels: bool = False
+    xml_dir: str = ""  # default ROOT/Annotations
+    image_dir: str = ""  # default ROOT/JPEGImages
 
     def items(self, ctx: JobContext) -> Iterator[LabelItem]:
         """One item per listed stem, in the set file's order."""
         parser = xml_parser()
-        images = os.path.join(self.root, "JPEGImages")
+        images = self.image_dir or os.path.join(self.root, "JPEGImages")
         for stem in self.stems:
             if not plain_stem(stem):
                 yield LabelItem("", "", None, skip=True, problems=(
                     Problem("unsafe_stem", stem, "an image set line must be a plain file name"),))
                 continue
-            xml = os.path.join(self.root, "Annotations", f"{stem}.xml")
+            xml = os.path.join(self.xml_dir or os.path.join(self.root, "Annotations"), f"{stem}.xml")
             image = next((os.path.join(images, stem + e) for e in IMAGE_EXTENSIONS
                           if os.path.isfile(os.path.join(images, stem + e))), None)
             if image is None:
@@ -184,11 +205,23 @@ class VocJob:
                 record = replace(record, width=size[0], height=size[1])
                 fixes = ("size_from_image",)
             result = yolo_label(record, ctx.class_ids, ctx.options.difficult)
+            problems = _filename_problems(record.filename, stem, xml)
             if self.darknet_labels and (result.class_ids or ctx.options.unannotated == "empty"):
-                for extra in darknet_label_paths(image):
-                    os.makedirs(os.path.dirname(extra), exist_ok=True)
-                    write_if_changed(extra, result.text)
-            yield LabelItem(image, label, record, result=result, source=xml, fixes=fixes)
+                problems += self._darknet_copies(image, result.text)
+            yield LabelItem(image, label, record, result=result, source=xml, fixes=fixes,
+                            problems=tuple(problems))
+
+    def _darknet_copies(self, image: str, text: bytes) -> list[Problem]:
+        """Write the label where the darknet forks look; a path outside ROOT is not written."""
+        problems = []
+        for extra in darknet_label_paths(image):
+            if not inside(extra, self.root):
+                problems.append(Problem("darknet_label_outside_root", extra,
+                                        f"not written: outside {self.root}"))
+                continue
+            os.makedirs(os.path.dirname(extra), exist_ok=True)
+            write_if_changed(extra, text)
+        return problems
 
     def fingerprint(self, ctx: JobContext) -> None:
         """No cache: VOC is small, and unchanged labels are not rewritten anyway."""
@@ -226,12 +259,17 @@ def convert_voc(
     classes = [ClassInfo(id=i, key=n, name=n) for i, n in enumerate(names)]
     dataset_dir = Path(out).absolute() if out else root / "yolo"
     infos = {}
+    notes = case_duplicates(names, str(classes_file or root))
     for name, group in stems.items():
         jobs = [VocJob(f"{name}-{i // JOB_IMAGES:05d}", str(root), tuple(group[i : i + JOB_IMAGES]),
                        darknet_labels) for i in range(0, len(group), JOB_IMAGES)]
-        infos[name] = convert_split(jobs, split=name, dataset_dir=dataset_dir,
+        infos[name] = convert_split([NotesJob("notes", notes), *jobs], split=name, dataset_dir=dataset_dir,
                                     class_ids={c.key: c.id for c in classes}, options=options)
-    warnings = []
+        notes = []  # reported once, with the first set
+    outside = sum(i.problems["darknet_label_outside_root"].count for i in infos.values()
+                  if "darknet_label_outside_root" in i.problems)
+    warnings = [f"{outside:,} darknet label copies would land outside {root}: not written "
+                "(see the problems files)"] if outside else []
     if f"{os.sep}images{os.sep}" in str(root):
         warnings.append(f"{root} has an 'images' folder in its path: Ultralytics will look for labels "
                         "under the matching 'labels' folder, not beside the images")

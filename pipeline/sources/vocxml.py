@@ -67,9 +67,12 @@ def parse_voc_xml(data: bytes, path: str, parser: etree.XMLParser) -> ImageRecor
         raise FormatError(path, f"root element is <{root.tag}>, expected <annotation>", line=root.sourceline)
     width = height = 0
     objects = []
+    filename = ""
     for child in root:
         if child.tag == "object":
             objects.append(_object(child, path))
         elif child.tag == "size":
             width, height = _size(child)
-    return ImageRecord(width, height, tuple(objects))
+        elif child.tag == "filename":
+            filename = (child.text or "").strip()
+    return ImageRecord(width, height, tuple(objects), filename)

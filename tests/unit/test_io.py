@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from pipeline.errors import FormatError, UserError
-from pipeline.io import atomic_write, atomic_writer, image_size, safe_relative, write_if_changed
+from pipeline.io import (
+    atomic_write,
+    atomic_writer,
+    decode_text,
+    image_size,
+    read_text,
+    safe_relative,
+    write_if_changed,
+)
 
 
 def test_atomic_write_leaves_no_temp_and_keeps_old_file_on_error(tmp_path):
@@ -68,3 +76,43 @@ def test_atomic_writer_keeps_non_utf8_file_names(tmp_path):
     with atomic_writer(tmp_path / "list.txt") as f:
         f.write(f"/data/{name}\n")
     assert (tmp_path / "list.txt").read_bytes() == b"/data/caf\xe9.jpg\n"
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    (b"a\nb\n", "a\nb\n"),
+    (b"\xef\xbb\xbfa\n", "a\n"),  # UTF-8 BOM dropped
+    ("a\u00e9\n".encode("utf-16"), "a\u00e9\n"),  # UTF-16 with its BOM (Excel's "Unicode text")
+    ("a\n".encode("utf-16-be"), "\x00a\x00\n"),  # no BOM: read as UTF-8, NULs and all
+])
+def test_decode_text(data, text):
+    assert decode_text(data, "f.txt", "names") == text
+
+
+def test_decode_text_names_file_line_and_offset():
+    with pytest.raises(FormatError) as err:
+        decode_text(b"\xef\xbb\xbfok\nn0 caf\xe9\n", "/d/x.txt", "synset mapping")
+    assert str(err.value) == "/d/x.txt:2: not UTF-8 text: bad byte at offset 12 of this synset mapping file"
+    assert decode_text(b"caf\xe9\n", "x", "list", keep_bad_bytes=True) == "caf\udce9\n"
+    assert decode_text(b"\xff\xfe\n", "x", "list", keep_bad_bytes=True) == "\udcff\udcfe\n"
+    with pytest.raises(FormatError, match="not UTF-16 text after its byte order mark"):
+        decode_text(b"\xff\xfe\n", "x", "list")
+
+
+def test_read_text_unreadable_is_one_user_error(tmp_path):
+    with pytest.raises(UserError, match=f"cannot read names file {tmp_path}: Is a directory"):
+        read_text(tmp_path, "names")
+
+
+def test_atomic_writer_keeps_the_umask_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    os.umask(0o002)
+    try:
+        atomic_write(tmp_path / "b.txt", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o664

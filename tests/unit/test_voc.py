@@ -86,11 +86,16 @@ def test_objects_outside_the_class_file_are_reported(tmp_path):
 
 def test_darknet_labels_are_written_where_both_forks_look(tmp_path):
     root = voc_tree(tmp_path / "images" / "VOC2007")
-    convert_voc(root, darknet_labels=True, options=ONE)
+    manifest = convert_voc(root, darknet_labels=True, options=ONE)
     beside = (root / "JPEGImages/000001.txt").read_bytes()
-    # AlexeyAB: /JPEGImages/ -> /labels/; pjreddie: first "images" in the path, then "JPEGImages"
+    # AlexeyAB: /JPEGImages/ -> /labels/ (inside ROOT: written)
     assert (root / "labels/000001.txt").read_bytes() == beside
-    assert (tmp_path / "labels/VOC2007/labels/000001.txt").read_bytes() == beside
+    # pjreddie: first "images" in the path -> outside ROOT: not written, counted and warned
+    assert not (tmp_path / "labels").exists()
+    outside = manifest.splits["trainval"].problems["darknet_label_outside_root"]
+    assert outside.count == 2 and outside.examples[0] == str(tmp_path / "labels/VOC2007/labels/000001.txt")
+    assert manifest.splits["test"].problems["darknet_label_outside_root"].count == 1
+    assert manifest.source["warnings"][0].startswith("3 darknet label copies would land outside")
 
 
 def test_darknet_label_paths():
@@ -161,11 +166,11 @@ def test_hostile_set_lines_folders_and_broken_images_are_counted(tmp_path):
 def test_non_utf8_set_and_class_files_and_multiline_names(tmp_path):
     root = voc_tree(tmp_path / "VOC2007")
     (root / "ImageSets/Main/test.txt").write_bytes(b"00000\xff3\n")
-    with pytest.raises(FormatError, match=r"test.txt: not UTF-8 text \(byte 5\)"):
+    with pytest.raises(FormatError, match=r"test.txt:1: not UTF-8 text: bad byte at offset 5 "):
         convert_voc(root, options=ONE)
     classes = tmp_path / "classes.txt"
-    classes.write_bytes(b"\xff\xfe")
-    with pytest.raises(FormatError, match=r"classes.txt: not UTF-8 text"):
+    classes.write_bytes(b"cat\n\xff\xfd")
+    with pytest.raises(FormatError, match=r"classes.txt:2: not UTF-8 text: bad byte at offset 4 "):
         convert_voc(root, sets=("trainval",), classes_file=classes, options=ONE)
     (root / "Annotations/000002.xml").write_text(_xml(200, 100, [("c\nat", (10, 20, 110, 80), 0)]))
     manifest = convert_voc(root, sets=("trainval",), options=ONE)
