@@ -17,6 +17,12 @@ Lines understood::
                mean average precision (mAP@0.50) = 0.481172, or 48.12 %
     events     Saving weights to ..., Loading weights from ..., Resizing ..., Error ...
 
+stdout and stderr captured into one file interleave mid-line (stdout is block-buffered):
+`... count: 8Saving weights to x.weights`. The messages in `INTERLEAVED` are found
+anywhere in a line: a line break is put before each (a bare CR, so line numbers stay
+those of the file), and the cut-off piece before it is not counted as an unknown line
+(nor is a piece of a per-layer line, `... No Obj: ...`, wherever it lands).
+
 Only the `avg` field turning nan/inf is a NaN event: pjreddie prints
 `Region 16 Avg IOU: -nan ... count: 0` for a head with no object in the batch.
 The last line, when the file does not end with a line break, is not parsed (its numbers
@@ -66,6 +72,40 @@ _LINE = re.compile(
 )
 
 _ERROR = re.compile(r"\bError\b|Couldn't open|Segmentation fault|out of memory")
+#: A piece of a per-layer line (`Region ...`, `v3 ...`, `total_bbox ...`) cut by the other stream.
+_LAYER_PIECE = re.compile(r"No Obj:|rewritten_bbox|, *count: \d")
+#: Messages darknet writes to the other stream, found anywhere in a line.
+INTERLEAVED = (b"Saving weights to ", b"Loading weights from ", b"Couldn't open file")
+
+
+def split_interleaved(raw: bytes, end: int) -> tuple[bytes, int, set[int]]:
+    """Put a bare CR before every `INTERLEAVED` message that does not start its line.
+
+    Returns the new bytes, the new `end`, and the positions of the inserted CRs (where the
+    cut-off pieces end). Example: `split_interleaved(b"\\nab: 1Saving weights to w\\n", 25)`
+    -> the bytes with `\\r` before `Saving`, 26, {6}.
+    """
+    cuts = sorted(i for msg in INTERLEAVED for i in _finds(raw, msg, end) if _mid_line(raw, i))
+    if not cuts:
+        return raw, end, set()
+    parts, prev = [], 0
+    for cut in cuts:
+        parts += [raw[prev:cut], b"\r"]
+        prev = cut
+    parts.append(raw[prev:])
+    return b"".join(parts), end + len(cuts), {cut + k for k, cut in enumerate(cuts)}
+
+
+def _mid_line(data: bytes, i: int) -> bool:
+    start = max(data.rfind(b"\n", 0, i), data.rfind(b"\r", 0, i))
+    return bool(data[start + 1:i].strip(b" \t"))
+
+
+def _finds(data: bytes, needle: bytes, end: int) -> Iterator[int]:
+    i = data.find(needle, 1, end)
+    while i >= 0:
+        yield i
+        i = data.find(needle, i + 1, end)
 
 
 def _text(b: bytes, limit: int = 200) -> str:
@@ -148,6 +188,7 @@ def parse_darknet(path: str, stats: LogStats | None = None,
     lines = _Lines()
     line_at = lines.at
     for raw, end in _blocks(path, stats, progress):
+        raw, end, cut_edges = split_interleaved(raw, end)
         text = raw.replace(b"\r", b"\n") if b"\r" in raw else raw
         lines.start(raw)
         for m in _LINE.finditer(text, 0, end):
@@ -183,6 +224,8 @@ def parse_darknet(path: str, stats: LogStats | None = None,
                 line = _text(m.group(kind), 300)
                 if kind == "err" or _ERROR.search(line):
                     yield Event(kind="error", step=last_step, line=line_at(m.start()), detail=line)
+                elif m.end() in cut_edges or _LAYER_PIECE.search(line):
+                    continue  # a piece of a line cut by an interleaved message
                 elif seen_iteration:
                     stats.unknown_lines += 1
                     note_unknown(stats, line)
