@@ -77,12 +77,12 @@ def _list_entries(path: Path, notes: list[str]) -> list[tuple[str, str]]:
         line = line.strip()
         if not line:
             continue
-        if not os.path.isabs(line):
-            bare += not line.startswith("./")
-            line = os.path.normpath(path.parent / line)
         if line.rpartition(".")[2].lower() not in ULTRALYTICS_IMAGES:
             skipped += 1
             continue
+        if not os.path.isabs(line):
+            bare += not line.startswith("./")
+            line = os.path.normpath(path.parent / line)
         entries.append((line, f"{path}:{number}"))
     if bare:
         notes.append(f"{path}: {bare} relative lines without './' are taken from the list's "
