@@ -45,7 +45,7 @@ from pipeline.convert import (
     write_dataset,
 )
 from pipeline.core import Problem
-from pipeline.errors import UserError
+from pipeline.errors import NothingDone, UserError
 from pipeline.io import safe_relative
 from pipeline.labels import LabelResult, append_box_line, label_path_beside
 from pipeline.manifest import Manifest
@@ -265,6 +265,44 @@ def _listing(images_dir: str, folder: str) -> frozenset[str] | None:
         return None
 
 
+def check_images_found(images: list[Image], images_dir: Path, json_path: Path, sample: int = 10) -> None:
+    """Stop before anything is written when no image of the JSON is under `images_dir`
+    (NothingDone, exit code 1), naming the folder where the first file names do exist:
+    a sub-folder (`--images` one level too high) or the parent (one too low).
+    """
+    names = [n for n in (img.file_name.replace("\\", "/") for img in images) if _safe(n)]
+    if not names:
+        return
+    listings: dict[str, frozenset[str] | None] = {}
+    for name in names:
+        folder, _, base = name.rpartition("/")
+        if folder not in listings:
+            missing = not (images_dir / folder).is_dir()
+            listings[folder] = frozenset() if missing else _listing(str(images_dir), folder)
+        listing = listings[folder]
+        if listing is None or base in listing:  # found (or unknown: the worker will check)
+            return
+    first = names[:sample]
+    try:
+        around = [images_dir.parent, *sorted(p for p in images_dir.iterdir() if p.is_dir())]
+    except OSError:
+        around = [images_dir.parent]
+    hits = {d: sum((d / n).is_file() for n in first) for d in around}
+    best = max(hits, key=lambda d: hits[d], default=None)
+    where = (f"the first file names are in {best}: give --images {best}" if best and hits[best]
+             else "give --images the folder the file_names start in")
+    raise NothingDone(f"none of the {len(names):,} images of {json_path.name} is under --images "
+                      f"{images_dir} (e.g. {first[0]})", where)
+
+
+def _safe(name: str) -> bool:
+    try:
+        safe_relative(name)
+    except (UserError, ValueError):
+        return False
+    return "\0" not in name
+
+
 def check_split_name(name: str, option: str = "--split") -> str:
     """A split name names files in the dataset folder (`<split>.txt`): one plain file name.
 
@@ -318,6 +356,7 @@ def convert_coco(
     dataset_dir = Path(out).absolute() if out else images.parent / "yolo"
     split = check_split_name(split or default_split(json_path))
     data = read_coco(json_path, task, max_json_bytes)
+    check_images_found(data.images, images, json_path)
     table = class_table(data.categories, ids, str(json_path))
     jobs = plan_jobs(data, str(images), table, task=task, crowd=crowd, where=str(json_path))
     del data
