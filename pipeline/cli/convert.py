@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 import msgspec
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
 from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions, nothing_converted
+from pipeline.errors import UserError
 from pipeline.labels import DIFFICULT_POLICIES
 from pipeline.manifest import Manifest
 
@@ -69,6 +73,23 @@ def summary_text(manifest: Manifest, splits: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def manifest_path(out: str | None, out_manifest: str | None) -> str | None:
+    """The manifest file from `--out DIR` or `--out-manifest FILE.json` (one of them at most).
+
+    Example: `manifest_path("in-yolo", None)` -> "in-yolo/manifest.json"; an --out-manifest
+    that is not a .json file path is a one-line error.
+    """
+    if out and out_manifest:
+        raise UserError("give --out DIR or --out-manifest FILE, not both")
+    if out:
+        return str(Path(out) / "manifest.json")
+    if out_manifest is not None and (not out_manifest.lower().endswith(".json")
+                                     or os.path.isdir(out_manifest)):
+        raise UserError(f"--out-manifest {out_manifest!r} is not a .json file path",
+                        "for a dataset folder use --out DIR")
+    return out_manifest
+
+
 @convert.command("imagenet", context_settings=CONTEXT_SETTINGS)
 @click.argument("root", type=click.Path(file_okay=False, path_type=str))
 @click.option(
@@ -91,14 +112,21 @@ def summary_text(manifest: Manifest, splits: tuple[str, ...]) -> str:
     help="Write labels (and symlinks to the images) to this mirror tree; ROOT stays untouched.",
 )
 @click.option(
-    "--out-manifest",
-    type=click.Path(dir_okay=False),
+    "--out",
+    type=click.Path(file_okay=False),
     default=None,
-    help="Manifest file; its folder gets the lists and names. [default: ROOT/yolo/manifest.json]",
+    help="Dataset folder (manifest, lists, names, problems). [default: ROOT/yolo, or LABELS_ROOT/yolo]",
+)
+@click.option(
+    "--out-manifest",
+    type=click.Path(),
+    default=None,
+    help="Manifest file (a .json path); its folder gets the lists and names.",
 )
 @workers_option
 @json_option
-def imagenet(root, splits, source, unannotated, difficult, labels_root, out_manifest, workers, as_json):
+def imagenet(root, splits, source, unannotated, difficult, labels_root, out, out_manifest, workers,
+             as_json):
     """Convert a Kaggle ImageNet CLS-LOC download (ROOT holds ILSVRC/ and LOC_*.txt/csv).
 
     Writes `<image stem>.txt` beside every image (`id cx cy w h`, 6 decimals), and in the
@@ -110,9 +138,11 @@ def imagenet(root, splits, source, unannotated, difficult, labels_root, out_mani
       yolo-pipeline convert imagenet /data/imagenet
       yolo-pipeline convert imagenet /data/imagenet --split val --from csv --unannotated empty
       yolo-pipeline convert imagenet /mnt/ro/imagenet --labels-root /data/imagenet-yolo
+      yolo-pipeline convert imagenet /data/imagenet --out /data/in-yolo
     """
     from pipeline.sources.imagenet import convert_imagenet
 
+    out_manifest = manifest_path(out, out_manifest)
     chosen = tuple(s.strip() for s in splits.split(",") if s.strip())
     options = ConvertOptions(
         unannotated=unannotated, difficult=difficult, workers=workers, progress=progress_enabled()
