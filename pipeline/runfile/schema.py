@@ -98,12 +98,12 @@ class Train(_Section):
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16
-    device: str = "cpu"
+    device: str | int = "cpu"
     workers: int = 2
     seed: int = 0
     extra: dict[str, str | int | float | bool] = {}
     darknet: str = "darknet"
-    gpus: str | None = None
+    gpus: str | int | None = None
     on_nan: Literal["stop", "restart"] = "restart"
     max_restarts: int = 2
     explode_factor: float = 10.0
