@@ -16,7 +16,9 @@ Problems (each one a row of the report file, `kind  file[:line]  detail`):
 - `duplicate_image` (with `duplicates`: same bytes as an earlier listed image);
 - `names_mismatch`: the `.names` file does not hold one line per manifest class.
 
-Warnings do not fail the check: labels that pjreddie's darknet would look for elsewhere.
+Warnings do not fail the check: labels that pjreddie's darknet would not read (missing where
+it looks, or different there; a same-bytes copy, as `convert voc --darknet-labels` writes,
+is fine).
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.core import Problem
+from pipeline.data_lint import unread_by_darknet
 from pipeline.datafiles import read_names
 from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_writer
-from pipeline.labels import pjreddie_label_path
 
 REPORT_NAME = "check-report.tsv"
+WHY = {"missing": "missing where it looks", "differs": "a different file there",
+       "extension": "an extension it does not know"}
 
 
 @dataclass
@@ -202,11 +206,13 @@ def find_problems(ds: Dataset, report: CheckReport, *, decode: bool = False,
                     yield Problem("undecodable_image", image, "OpenCV cannot decode it")
     if duplicates:
         yield from duplicate_images(present)
-    elsewhere = [p for p in present if pjreddie_label_path(p) != ds.label_path(p)]
-    if elsewhere:
+    if unread := unread_by_darknet(present, "pjreddie", ds.label_path):
+        kinds = Counter(why for _, _, why in unread)
+        image, where, why = unread[0]
         report.warnings.append(
-            f"pjreddie darknet looks for {len(elsewhere)} labels elsewhere, e.g. "
-            f"{elsewhere[0]} -> {pjreddie_label_path(elsewhere[0])}")
+            f"pjreddie darknet will not read the labels of {len(unread)} images ("
+            + ", ".join(f"{WHY[k]} {n}" for k, n in kinds.items())
+            + f"), e.g. {image} -> {where or 'the image itself'} ({WHY[why]})")
 
 
 def check_dataset(dataset: str | Path, *, decode: bool = False, duplicates: bool = False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pipeline.cfg_lint import ERROR, WARNING, Finding
@@ -49,6 +50,37 @@ def alexeyab_label_path(image_path: str) -> str | None:
 
 
 LABEL_PATH = {"pjreddie": pjreddie_label_path, "alexeyab": alexeyab_label_path}
+
+
+def unread_by_darknet(images: Iterable[str], fork: str, label_of: Callable[[str], str | None]
+                      ) -> list[tuple[str, str | None, str]]:
+    """Images whose label, as `fork`'s darknet finds it, is not the dataset's label.
+
+    `label_of` gives the dataset's label path. Returns (image, darknet's path, why), why
+    being "missing", "differs" (other bytes) or "extension" (darknet reads the image
+    itself); a copy with the same bytes (e.g. `convert voc --darknet-labels`) is fine.
+    Example: [("/v/JPEGImages/a.jpg", "/v/labels/a.txt", "missing")].
+    """
+    found = []
+    for image in images:
+        theirs, ours = LABEL_PATH[fork](image), label_of(image)
+        if theirs is None:
+            found.append((image, None, "extension"))
+        elif theirs != ours:
+            data = _bytes(theirs)
+            if data is None:
+                found.append((image, theirs, "missing"))
+            elif ours is None or data != _bytes(ours):
+                found.append((image, theirs, "differs"))
+    return found
+
+
+def _bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 EXTENSIONS = {"pjreddie": PJREDDIE_EXTENSIONS, "alexeyab": _AB_EXTENSIONS}
 
 
