@@ -69,3 +69,27 @@ def make_voc_tree(
             (main / f"{cls}_{name}.txt").write_text(
                 "".join(f"{s} {' 1' if cls in present[s] else '-1'}\n" for s in members))
     return {name: len(members) for name, members in sets.items()}
+
+
+def make_flat_voc(root: str | Path, *, images_dir: str | Path | None = None,
+                  classes: tuple[str, ...] = VOC_CLASSES, images: int = 12, seed: int = 0) -> Path:
+    """Write a flat VOC export: `<stem>.xml` in `root`, `<stem>.jpg` beside it or in
+    `images_dir`; no Annotations/, JPEGImages/ or ImageSets/ (a labelling tool's or
+    Roboflow's "Pascal VOC" export, with Roboflow-like stems). Returns `root`.
+
+    Example: `make_flat_voc(tmp / "export", images=8)`
+    """
+    root = Path(root)
+    image_dir = Path(images_dir) if images_dir else root
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, images + 1):
+        stem = f"photo{n:03d}_jpg.rf.{rng.getrandbits(64):016x}"
+        width, height = rng.randint(96, 192), rng.randint(96, 192)
+        boxes = random_boxes(rng, width, height,
+                             [rng.randrange(len(classes)) for _ in range(rng.randint(1, 3))])
+        (image_dir / f"{stem}.jpg").write_bytes(draw_jpeg(width, height, boxes, rng))
+        objects = [(classes[c], box, False) for c, box in boxes]
+        (root / f"{stem}.xml").write_text(_xml(stem, width, height, objects))
+    return root

@@ -10,6 +10,7 @@ from pipeline.cli import CONTEXT_SETTINGS, json_option, progress_enabled, worker
 from pipeline.cli.convert import convert, difficult_option, finish, summary_text, unannotated_option
 from pipeline.cli.synth import synth
 from pipeline.convert import ConvertOptions
+from pipeline.errors import UserError
 from pipeline.sources.coco import convert_coco, default_split
 from pipeline.sources.coco_schema import MAX_JSON_BYTES
 
@@ -62,8 +63,14 @@ def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, max_j
 
 @convert.command("voc", context_settings=CONTEXT_SETTINGS)
 @click.argument("root", type=click.Path(file_okay=False, path_type=str))
-@click.option("--sets", default="trainval,test", show_default=True,
-              help="Comma-separated ImageSets/Main/<set>.txt to convert; each becomes a split.")
+@click.option("--sets", default=None,
+              help="Comma-separated ImageSets/Main/<set>.txt to convert; each becomes a split. "
+                   "[default: trainval,test]")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False), default=None,
+              help="Flat export: the folder of the images, when not beside the XML in ROOT.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Flat export: this share of the images (a seeded draw) becomes split val.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --val-fraction.")
 @click.option("--classes", "classes_file", type=click.Path(dir_okay=False), default=None,
               help="Class names, one per line, in id order. [default: sorted names found in the XML]")
 @difficult_option
@@ -74,26 +81,54 @@ def coco(instances, images_dir, ids, crowd, task, unannotated, split, out, max_j
               help="Dataset folder (manifest, lists, names). [default: ROOT/yolo]")
 @workers_option
 @json_option
-def voc(root, sets, classes_file, difficult, unannotated, darknet_labels, out, workers, as_json):
-    """Convert a Pascal VOC year folder (Annotations/, JPEGImages/, ImageSets/Main/).
+def voc(root, sets, images_dir, val_fraction, seed, classes_file, difficult, unannotated,
+        darknet_labels, out, workers, as_json):
+    """Convert a Pascal VOC year folder (Annotations/, JPEGImages/, ImageSets/Main/), or a
+    flat export: a folder of XML with the images beside them or in --images DIR.
 
-    Labels `<stem>.txt` go beside the images in JPEGImages/ (and, with --darknet-labels,
-    also to ROOT/labels/); the dataset folder gets manifest.json, <set>.txt lists,
-    classes.txt, voc.names and problems-<set>.tsv.
+    Labels `<stem>.txt` go beside the images (and, with --darknet-labels, also to
+    ROOT/labels/); the dataset folder gets manifest.json, <set>.txt lists, classes.txt,
+    voc.names and problems-<set>.tsv. A flat export has no ImageSets: its images form one
+    split, train, or train and val with --val-fraction.
 
     \b
     Examples:
       yolo-pipeline convert voc VOCdevkit/VOC2007
       yolo-pipeline convert voc VOCdevkit/VOC2012 --sets train,val --difficult skip --darknet-labels
+      yolo-pipeline convert voc export/train --val-fraction 0.2 --seed 1
+      yolo-pipeline convert voc labelimg/xml --images labelimg/photos
     """
     from pipeline.sources.voc import convert_voc
+    from pipeline.sources.voc_flat import is_flat_export
 
-    chosen = tuple(s.strip() for s in sets.split(",") if s.strip())
+    if images_dir or val_fraction or is_flat_export(root):
+        if sets:
+            raise UserError("--sets needs ImageSets/Main/ (a devkit year folder); a flat "
+                                   "export is one split, or two with --val-fraction")
+        return _voc_flat(root, images_dir=images_dir, val_fraction=val_fraction, seed=seed,
+                         classes_file=classes_file, darknet_labels=darknet_labels, out=out,
+                         as_json=as_json, options=ConvertOptions(
+                             unannotated=unannotated, difficult=difficult, workers=workers,
+                             progress=progress_enabled()))
+    chosen = tuple(s.strip() for s in (sets or "trainval,test").split(",") if s.strip())
     options = ConvertOptions(unannotated=unannotated, difficult=difficult, workers=workers,
                              progress=progress_enabled())
     manifest = convert_voc(root, sets=chosen, classes_file=classes_file, darknet_labels=darknet_labels,
                            out=out, options=options)
     finish(manifest, chosen, as_json, summary_text(manifest, chosen))
+
+
+def _voc_flat(root: str, *, images_dir: str | None, val_fraction: float | None, seed: int,
+              classes_file: str | None, darknet_labels: bool, out: str | None, as_json: bool,
+              options: ConvertOptions) -> None:
+    """`convert voc` on a flat export (one split, or train and val)."""
+    from pipeline.sources.voc_flat import convert_voc_flat
+
+    manifest = convert_voc_flat(root, images=images_dir, val_fraction=val_fraction, seed=seed,
+                                classes_file=classes_file, darknet_labels=darknet_labels,
+                                out=out, options=options)
+    made = ("train", "val") if val_fraction else ("train",)
+    finish(manifest, made, as_json, summary_text(manifest, made))
 
 
 @synth.command("coco", context_settings=CONTEXT_SETTINGS)
