@@ -149,3 +149,21 @@ def test_the_convert_root_is_used_and_said(tmp_path):
     result = invoke("stats", tmp_path / "VOC", "--json")
     assert result.exit_code == 0
     assert f"Warning: using {tmp_path / 'VOC' / 'yolo'} (the dataset convert wrote)" in result.output
+
+
+def test_dry_run_ranks_classes_by_the_source_labels(foreign):
+    kind, given, root = foreign
+    train = [p for p in root.rglob("*.jpg")
+             if kind != "roboflow" or "/train/" in str(p)]
+    if kind != "roboflow":  # the first 8 images (sorted) are train in both other trees
+        train = sorted(train)[:8]
+    images = {name: sum(str(i) in {ln.split()[0] for ln in
+                                   _source_label(kind, str(p)).read_text().splitlines()}
+                        for p in train)
+              for i, name in enumerate(CLASSES)}
+    result = invoke("subset", given, "--top", 2, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    got = {c["name"]: c["images"] for c in json.loads(result.stdout)["classes"]}
+    best = sorted(images.values(), reverse=True)[:2]
+    assert sorted(got.values(), reverse=True) == best
+    assert all(images[name] == n for name, n in got.items())
