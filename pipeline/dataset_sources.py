@@ -35,6 +35,8 @@ from pipeline.labels import ultralytics_label_path
 #: Image extensions Ultralytics 8.4 loads (compared lower-case).
 ULTRALYTICS_IMAGES = frozenset(
     ("avif", "bmp", "dng", "heic", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm"))
+#: More classes than this in a foreign file is taken as a mistake (ImageNet-21k has 21,841).
+MAX_CLASSES = 100_000
 #: data.yaml keys -> split names (the first key present wins for a split).
 YAML_SPLITS = (("train", "train"), ("val", "val"), ("validation", "val"), ("test", "test"))
 #: .data keys -> split names.
@@ -92,11 +94,22 @@ def _list_entries(path: Path, notes: list[str]) -> list[tuple[str, str]]:
     return entries
 
 
+def _checked_names(names: list, path: Path) -> tuple[str, ...]:
+    """Class names as strings; a non-scalar, empty or multi-line name is a FormatError."""
+    if len(names) > MAX_CLASSES:
+        raise FormatError(path, f"{len(names):,} classes: more than {MAX_CLASSES:,}")
+    for i, n in enumerate(names):
+        if not isinstance(n, str | int | float) or not str(n).strip() or any(
+                c in str(n) for c in "\r\n"):
+            raise FormatError(path, f"class {i}: {str(n)[:40]!r} is not a one-line name")
+    return tuple(str(n) for n in names)
+
+
 def _yaml_names(doc: dict, path: Path) -> tuple[str, ...]:
     names, nc = doc.get("names"), doc.get("nc")
     if names is None:
-        if not isinstance(nc, int) or nc < 1:
-            raise FormatError(path, "no 'names' and no usable 'nc'")
+        if not isinstance(nc, int) or not 0 < nc <= MAX_CLASSES:
+            raise FormatError(path, f"no 'names' and no 'nc' in 1..{MAX_CLASSES:,}")
         return tuple(f"class_{i}" for i in range(nc))
     if isinstance(names, dict):
         try:
@@ -110,7 +123,7 @@ def _yaml_names(doc: dict, path: Path) -> tuple[str, ...]:
         raise FormatError(path, "'names' must be a non-empty list or dict")
     if nc is not None and nc != len(names):
         raise FormatError(path, f"nc={nc} but 'names' has {len(names)} entries")
-    return tuple(str(n) for n in names)
+    return _checked_names(names, path)
 
 
 def _yaml_root(doc: dict, path: Path, notes: list[str]) -> Path:
@@ -207,9 +220,9 @@ def read_darknet(path: str | Path, fork: str | None = None) -> Layout:
     data = read_data(path)
     line = data.find("classes")
     classes = c_int(data.get("classes") or "")
-    if classes <= 0:
-        raise FormatError(path, f"classes={data.get('classes')!r} is not a positive whole "
-                          "number", line=line.number if line else None)
+    if not 0 < classes <= MAX_CLASSES:
+        raise FormatError(path, f"classes={data.get('classes')!r} is not a whole number in "
+                          f"1..{MAX_CLASSES:,}", line=line.number if line else None)
     relative: dict[Path, list[str]] = {}
     names: tuple[str, ...] = tuple(f"class_{i}" for i in range(classes))
     if data.get("names"):
@@ -218,7 +231,7 @@ def read_darknet(path: str | Path, fork: str | None = None) -> Layout:
         if len(given) != classes:
             raise FormatError(path, f"classes={classes} but {names_file} has {len(given)} "
                               "lines", line=line.number if line else None)
-        names = tuple(n or f"class_{i}" for i, n in enumerate(given))
+        names = _checked_names([n or f"class_{i}" for i, n in enumerate(given)], names_file)
     fork_name, why = choose_fork(fork)
     splits: dict[str, list[tuple[str, str]]] = {}
     seen: dict[str, str] = {}

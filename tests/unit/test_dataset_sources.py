@@ -64,6 +64,11 @@ def test_ultralytics_list_files_and_lists_of_folders(tmp_path):
     ("train: images/nope\nnames: [a]\n", "train: {root}/images/nope does not exist"),
     ("names: [a]\n", "no train, val or test key"),
     ("- a\n- b\n", "not a YAML mapping"),
+    ("train: images/train\nnc: 1000000000\n", "no 'names' and no 'nc' in 1..100,000"),
+    ("train: images/train\nnames: [a, \"b\\nc\"]\n", "class 1: 'b\\nc' is not a one-line name"),
+    ("train: images/train\nx: &a [q, q, q]\ny: &b [*a, *a, *a]\nnames: [*b, *b]\n",
+     "class 0: \"[['q', 'q', 'q']"),
+    ("train: 5\nnames: [a]\n", "train: 5 is not a path"),
 ])
 def test_bad_yaml_is_one_line(tmp_path, text, message):
     make_ultralytics_tree(tmp_path / "u", counts=(1, 1))
@@ -145,3 +150,11 @@ def test_counted_manifest_counts_a_foreign_datasets_labels(tmp_path):
     per_class = counted_manifest(ds).splits["train"].per_class
     assert {k: c.boxes for k, c in per_class.items()} == {
         CLASSES[int(i)]: lines.count(i) for i in set(lines)}
+
+
+def test_darknet_class_count_out_of_reach_is_one_line(tmp_path):
+    data = make_darknet_tree(tmp_path / "dk", counts=(1, 1))
+    data.write_text("classes=99999999999\ntrain=data/train.txt\n")
+    with pytest.raises(FormatError, match=r"obj.data:1: classes='99999999999' is not a whole "
+                                          r"number in 1..100,000"):
+        open_dataset(data, fork="alexeyab")
