@@ -59,6 +59,8 @@ class Backend(Protocol):
 
     name: str
     unit: str
+    #: Seconds between looks at the engine's output (darknet: short, to act within a line).
+    poll_seconds: float
 
     def prepare(self) -> dict:
         """Check and copy what the run needs; return provenance and `total` units."""

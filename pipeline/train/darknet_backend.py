@@ -75,6 +75,7 @@ class DarknetBackend:
 
     name = "darknet"
     unit = "iteration"
+    poll_seconds = 0.05
 
     def __init__(self, run: RunFolder, opts: TrainOptions) -> None:
         self.run, self.opts = run, opts

@@ -36,7 +36,6 @@ from pipeline.train.runs import RunFolder, process_start_time
 from pipeline.train.watchdog import NAN
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
-POLL_SECONDS = 0.5
 STALL = "stall"
 #: Seconds before the first progress line counts as a stall (model build, label scan).
 STARTUP_GRACE = 600.0
@@ -202,7 +201,7 @@ class Supervisor:
                 verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
                 _kill_group(proc)
             self._save()
-            time.sleep(POLL_SECONDS)
+            time.sleep(self.backend.poll_seconds)
 
     def _apply(self, note) -> None:
         """Fold one note into the state (and the progress display)."""

@@ -39,6 +39,7 @@ class UltralyticsBackend:
 
     name = "ultralytics"
     unit = "epoch"
+    poll_seconds = 0.5
 
     def __init__(self, run: RunFolder, opts: TrainOptions) -> None:
         self.run, self.opts = run, opts

@@ -132,7 +132,7 @@ class Reporter:
 
     def on_fit_epoch_end(self, trainer) -> None:
         epoch = trainer.epoch + 1
-        if epoch in self.reported:  # final_eval fires this again for the last epoch
+        if epoch in self.reported or epoch > trainer.epochs:  # final_eval fires it once more
             return
         self.reported.add(epoch)
         now = time.time()
