@@ -115,6 +115,11 @@ def test_check_and_stats_count_the_source_labels(foreign, tmp_path):
     assert bad.exit_code == 1 and "bad_number 1" in bad.output
     n = len(victim.read_text().splitlines())
     assert f"bad_number\t{victim}:{n}\t" in report.read_text()
+    # a label no image owns, in the source's label folder
+    stray = victim.parent / "stray.txt"
+    stray.write_text("0 0.5 0.5 0.1 0.1\n")
+    invoke("check", given, "--report", report)
+    assert f"orphan_label\t{stray}\t" in report.read_text()
 
 
 def test_configs_lists_the_source_images(foreign, tmp_path):
