@@ -1,0 +1,80 @@
+"""`train` with REAL Ultralytics on the CPU at toy size: SIGKILL of the supervisor and
+`resume`; `--detach`, `status`, `stop` and `resume`; what run.json records."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from runkit import cli, events, marked_processes, sigkill, start, toy_configs, wait_for
+
+pytestmark = pytest.mark.slow
+TOY = ("--imgsz", 64, "--batch", 4, "--workers", 0)
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory) -> Path:
+    return toy_configs(tmp_path_factory.mktemp("ultra"), annotated=10, val=2)
+
+
+def checkpoint_of(run: Path, epoch: int) -> bool:
+    """The worker reported the checkpoint of `epoch` (read at once, not via state.json)."""
+    path = run / "progress.jsonl"
+    return path.exists() and any(
+        json.loads(x).get("kind") == "checkpoint" and json.loads(x)["epoch"] == epoch
+        for x in path.read_text().splitlines() if x.endswith("}"))
+
+
+def epochs_in(results: Path) -> list[int]:
+    with open(results) as f:
+        return [int(float(row["epoch"])) for row in csv.DictReader(f)]
+
+
+def test_sigkill_supervisor_after_epoch_2_then_resume(cfg, tmp_path):
+    run = tmp_path / "run"
+    proc = start("train", cfg, "--out", run, "--epochs", 5, *TOY)
+    wait_for(lambda: checkpoint_of(run, 2), 300, "the checkpoint of epoch 2")
+    assert marked_processes(run), "the worker runs"
+    sigkill(proc)
+    wait_for(lambda: not marked_processes(run), 10, "the worker to end with its supervisor")
+    assert json.loads(cli("status", run, "--json").stdout)["status"] == "killed"
+    resumed = cli("resume", run, "--json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    st = json.loads(resumed.stdout)
+    assert st["status"] == "finished" and st["done"] == st["total"] == 5
+    assert epochs_in(run / "ultralytics" / "results.csv") == [1, 2, 3, 4, 5]  # each exactly once
+    chosen = [e for e in events(run) if e["kind"] == "checkpoint-chosen"]
+    assert chosen and "after epoch" in chosen[0]["detail"]
+    again = cli("resume", run)
+    assert again.returncode == 0 and "already finished" in again.stdout
+    info = json.loads((run / "run.json").read_text())
+    for key in ("command", "backend", "options", "digests", "versions", "host", "created", "run_id"):
+        assert info[key], key
+    assert info["versions"]["ultralytics"] and info["options"]["seed"] == 0
+    assert not (run / "ultralytics" / "state.json").exists()  # ours stays out of the engine folder
+
+
+def test_detach_status_stop_resume(cfg, tmp_path):
+    run = tmp_path / "run"
+    started = cli("train", cfg, "--out", run, "--epochs", 3, "--detach", *TOY)
+    assert started.returncode == 0 and "background" in started.stdout, started.stdout + started.stderr
+    st = json.loads(cli("status", run, "--json").stdout)
+    assert st["status"] == "running" and st["pid"] and st["unit"] == "epoch" and st["total"] == 3
+    again = cli("resume", run)
+    assert again.returncode == 2 and f"pid {st['pid']}" in again.stderr
+    wait_for(lambda: checkpoint_of(run, 1), 300, "epoch 1")
+    stopped = cli("stop", run)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    st = json.loads(cli("status", run, "--json").stdout)
+    assert st["status"] == "stopped" and st["pid"] is None and st["done"] < 3
+    assert not marked_processes(run)
+    resumed = cli("resume", run, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads(resumed.stdout)
+    assert final["status"] == "finished" and final["done"] == 3
+    assert epochs_in(run / "ultralytics" / "results.csv") == [1, 2, 3]
+    kinds = [e["kind"] for e in final["events"]]
+    assert kinds.index("stop-requested") < kinds.index("stopped") < kinds.index("resume")
+    assert final["speed"] and final["eta_seconds"] == 0
