@@ -6,7 +6,7 @@ import os
 
 import click
 
-from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled
+from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, verbosity
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -26,7 +26,8 @@ def summarize(runs, out, max_batches, cfg, as_json):
     Each RUN is a darknet console log (pjreddie or AlexeyAB, any size, read streaming), an
     Ultralytics results.csv, or an Ultralytics run folder (results.csv + args.yaml). Writes
     summary.json, metrics.csv, report.md and chart.png; several RUNs give one side-by-side
-    table and one comparison chart.
+    table and one comparison chart. -q prints only what was trained, the loss and mAP;
+    -v adds per-class AP, every restart, skipped lines and error lines.
 
     \b
     Example:
@@ -49,5 +50,5 @@ def summarize(runs, out, max_batches, cfg, as_json):
     finally:
         if bar:
             bar.close()
-    text = render_text(result.summaries) + "\nwrote " + ", ".join(result.files)
+    text = render_text(result.summaries, verbosity()) + "\nwrote " + ", ".join(result.files)
     emit(result.as_dict(), as_json, text)

@@ -123,14 +123,41 @@ def _lr(s: Summary) -> str:
     return f"{steps}; final {num(s.final_lr)}"
 
 
-def render_text(summaries: list[Summary]) -> str:
-    """Console text: each run's facts as aligned `label: value` lines."""
+#: The facts `-q` keeps: what was trained and how it ended up.
+QUIET_FACTS = ("trained", "loss", "mAP@0.5")
+
+
+def render_text(summaries: list[Summary], level: int = 0) -> str:
+    """Console text: each run's facts as aligned `label: value` lines.
+
+    `level` -1 keeps only `QUIET_FACTS`; 1 adds per-class AP at the best mAP, every
+    restart, skipped-line samples and error lines.
+    """
     blocks = []
     for s in summaries:
         lines = [f"{s.name}  [{s.format}]  {s.source}"]
-        lines += [f"  {label:<18} {value}" for label, value in facts(s)]
+        lines += [f"  {label:<18} {value}" for label, value in facts(s)
+                  if level >= 0 or label in QUIET_FACTS]
+        if level > 0:
+            lines += _detail(s)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _detail(s: Summary) -> list[str]:
+    out = []
+    b = s.best_map_block
+    if b is not None and b.classes:
+        out.append(f"  per-class AP at the best mAP ({s.unit} {b.step}):")
+        out += [f"    {c.class_id:>3} {c.name:<24} AP {pct(c.ap):>8}  TP {num(c.tp)}  FP {num(c.fp)}"
+                for c in b.classes]
+    if s.restart_steps:
+        out.append(f"  restarts at {s.unit}: " + ", ".join(map(str, s.restart_steps)))
+    if s.unknown_samples:
+        out.append("  lines skipped (digits shown as #):")
+        out += [f"    {n:>6,}  {k}" for k, n in s.unknown_samples.items()]
+    out += [f"  error: {e}" for e in s.errors]
+    return out
 
 
 def _cell(text: str) -> str:
