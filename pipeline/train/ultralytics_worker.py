@@ -196,14 +196,15 @@ def trim_results(csv: Path, completed_epochs: int) -> int:
         lines.pop()
     elif lines:
         lines.pop()  # no newline at the end: cut short by a kill
-    keep = lines[:1]
+    rows: dict[int, str] = {}  # the last row of each epoch: the most recent training of it
     for line in lines[1:]:
         try:
             epoch = int(float(line.split(",", 1)[0]))
         except ValueError:
             continue
         if epoch <= completed_epochs:
-            keep.append(line)
+            rows[epoch] = line
+    keep = lines[:1] + [rows[e] for e in sorted(rows)]
     dropped = len(text.splitlines()) - len(keep)
     if dropped:
         from pipeline.io import atomic_write

@@ -1,0 +1,137 @@
+"""The supervisor's state machine with a fake engine (milliseconds): restarts, give-up, NaN
+policy, stall, stop. The real engines are exercised in tests/e2e/test_train_*_runs.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.train import supervisor as sup
+from pipeline.train.base import CRASHED, FINISHED, PROGRESS, STOPPED, VERDICT, Launch, Note, Outcome
+from pipeline.train.options import TrainOptions
+from pipeline.train.runs import RunFolder
+
+
+class FakeBackend:
+    """Each attempt runs `script[i]` = (python code, notes to report, outcome)."""
+
+    name, unit, poll_seconds = "fake", "iteration", 0.01
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.launches: list[bool] = []
+        self.pending: list[Note] = []
+        self.current = None
+
+    def launch(self, attempt, healthy_only):
+        self.launches.append(healthy_only)
+        if not self.script:
+            return None
+        code, notes, outcome = self.script.pop(0)
+        self.pending, self.current = list(notes), outcome
+        return Launch([sys.executable, "-c", code], Path("."), {})
+
+    def poll(self, final=False):
+        out, self.pending = self.pending, []
+        return out
+
+    def outcome(self, returncode):
+        return self.current
+
+    def request_stop(self, pid):
+        import os
+        import signal
+
+        os.kill(pid, signal.SIGTERM)
+        return 5.0
+
+
+def make(tmp_path, script, **opts):
+    run = RunFolder(tmp_path)
+    run.run_json.write_text(json.dumps({"run_id": "x", "total": 10}))
+    options = TrainOptions(cfgdir=tmp_path, out=tmp_path, backend="ultralytics", **opts)
+    backend = FakeBackend(script)
+    return sup.Supervisor(run, options, backend), backend, run
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(sup.Supervisor, "_sleep", lambda self, seconds: self.stop_asked)
+
+
+EXIT0 = "pass"
+
+
+def kinds(run):
+    return [e["kind"] for e in run.read_events()]
+
+
+def test_crashes_are_restarted_then_given_up(tmp_path):
+    crash = ("import sys; sys.exit(3)", [], Outcome(CRASHED, "exit 3"))
+    s, backend, run = make(tmp_path, [crash] * 3, max_restarts=2)
+    assert s.run_to_end(resuming=False) == 1
+    assert kinds(run).count("crashed") == 3 and kinds(run).count("restart") == 2
+    assert "gave-up" in kinds(run)
+    state = run.read_state()
+    assert state["status"] == "failed" and state["restarts"] == 2 and "gave up after 2" in state["reason"]
+
+
+def test_a_crash_then_a_finish(tmp_path):
+    script = [("import sys; sys.exit(3)", [Note(PROGRESS, data={"done": 4, "total": 10})],
+               Outcome(CRASHED, "boom")),
+              (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(FINISHED, "done"))]
+    s, backend, run = make(tmp_path, script)
+    assert s.run_to_end(resuming=False) == 0
+    state = run.read_state()
+    assert state["status"] == "finished" and state["done"] == 10 and state["restarts"] == 1
+    assert backend.launches == [False, False]  # a crash resumes from the newest checkpoint
+
+
+def test_nan_restarts_from_a_healthy_checkpoint(tmp_path):
+    nan = (EXIT0, [Note(VERDICT, "avg nan", {"kind": "nan", "line": "3: nan, nan avg"})], None)
+    ok = (EXIT0, [], Outcome(FINISHED, "done"))
+    s, backend, run = make(tmp_path, [nan, ok])
+    assert s.run_to_end(resuming=False) == 0
+    assert backend.launches == [False, True]
+    nan_event = next(e for e in run.read_events() if e["kind"] == "nan")
+    assert "3: nan, nan avg" in nan_event["detail"]
+
+
+def test_on_nan_stop_fails_at_once(tmp_path):
+    nan = (EXIT0, [Note(VERDICT, "avg nan", {"kind": "nan"})], None)
+    s, backend, run = make(tmp_path, [nan, nan], on_nan="stop")
+    assert s.run_to_end(resuming=False) == 1
+    assert len(backend.launches) == 1 and "--on-nan stop" in run.read_state()["reason"]
+
+
+def test_a_stall_is_killed_and_restarted(tmp_path, monkeypatch):
+    monkeypatch.setattr(sup, "STARTUP_GRACE", 0.0)
+    hang = ("import time; time.sleep(60)", [], Outcome(CRASHED, "never used"))
+    ok = (EXIT0, [], Outcome(FINISHED, "done"))
+    s, backend, run = make(tmp_path, [hang, ok], stall_minutes=0.002)
+    assert s.run_to_end(resuming=False) == 0
+    assert "stall" in kinds(run) and run.read_state()["restarts"] == 1
+
+
+def test_stop_request_ends_with_130_and_stopped(tmp_path):
+    code = "import signal, time, sys\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(75))\ntime.sleep(60)"
+    s, backend, run = make(tmp_path, [(code, [], Outcome(STOPPED, "stopped at a safe point"))])
+    backend.pending = []
+    original = backend.poll
+
+    def poll(final=False):
+        s.stop_asked = True  # as if SIGTERM reached the supervisor
+        return original(final)
+    backend.poll = poll
+    assert s.run_to_end(resuming=False) == 130
+    assert run.read_state()["status"] == "stopped"
+    assert kinds(run)[-2:] == ["stop-requested", "stopped"]
+
+
+def test_nothing_left_to_train_is_finished(tmp_path):
+    s, backend, run = make(tmp_path, [])
+    assert s.run_to_end(resuming=True) == 0
+    assert run.read_state()["status"] == "finished" and kinds(run)[0] == "resume"
