@@ -36,7 +36,7 @@ test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow and not darknet and not gpu" tests
 
 demo: setup darknet
-	$(PY) tools/demo.py demo
+	$(PY) tools/demo.py  # yolo-pipeline run cfg/demo.yaml (then: a rerun that skips, darknet, the rest)
 
 bench: setup
 	$(PY) tools/bench.py --out bench/results.md

@@ -1,6 +1,16 @@
-"""`make demo`: every stage of the pipeline on a small generated dataset, commands shown.
+"""`make demo`: the whole job from one pipeline file (cfg/demo.yaml), then the rest of the tool.
 
-Usage: python tools/demo.py OUTDIR   (OUTDIR is wiped and rebuilt)
+1. `yolo-pipeline run cfg/demo.yaml`: a generated Kaggle-layout tree (12 classes of drawn
+   objects) -> convert -> 10-class subset -> configs for both engines -> check-cfg -> a real
+   Ultralytics training on the CPU -> summary. Its final mAP@0.5 must be above 0.8.
+2. The same command again: every stage is skipped, in seconds.
+3. With the darknet binary: the same file with `--set train.backend=darknet` (a 100-iteration
+   yolov3-tiny run); only check-cfg, train and summarize run.
+4. What the chain does not show: check/stats of the subset, a broken real-world cfg caught by
+   check-cfg, a pipeline file with a wrong key, COCO and VOC through cfg/coco.yaml and
+   cfg/voc.yaml on generated trees.
+
+Usage: python tools/demo.py [OUTDIR]   (default: demo/, where cfg/demo.yaml writes)
 """
 
 from __future__ import annotations
@@ -10,9 +20,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "cfg" / "demo.yaml"
+TARGET = 0.8
 
 
 def step(title: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -24,79 +37,67 @@ def step(title: str, *args: str, check: bool = True) -> subprocess.CompletedProc
     return done
 
 
-def show(title: str, text: str) -> None:
-    print(f"\n=== {title}\n{text.rstrip()}", flush=True)
-
-
 def main(out: Path) -> None:
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    raw = out / "imagenet"
-    step("1. generate a Kaggle-layout ImageNet tree (8 classes, real JPEGs)",
-         "synth", "imagenet", str(raw), "--classes", "8", "--annotated", "24", "--unannotated", "6",
-         "--val", "40")
-    step("2. convert it: YOLO labels beside the images, lists, manifest",
-         "convert", "imagenet", str(raw), "--workers", "2")
-    step("   the same command again: nothing is rewritten", "convert", "imagenet", str(raw))
-    train = raw / "yolo" / "train.txt"
-    first = Path(train.read_text().splitlines()[0])
-    show(f"   a label beside its image: {first.with_suffix('.txt')}", first.with_suffix(".txt").read_text())
-    manifest = json.loads((raw / "yolo" / "manifest.json").read_text())
-    info = manifest["splits"]["train"]
-    show("   manifest.json (train split, abridged)", json.dumps(
-        {k: info[k] for k in ("list_file", "images", "boxes", "unannotated", "labels_written")}, indent=2))
-    sub = out / "sub4"
-    step("3. choose 4 distinct classes (dry run), then build the subset: symlinks + remapped labels",
-         "subset", str(raw / "yolo"), "--spread", "4", "--dry-run")
-    step("   build it", "subset", str(raw / "yolo"), "--spread", "4", "--out", str(sub))
-    step("   check it: every label line, every listed image (decoded)", "check", str(sub), "--decode")
+    sets = [] if out == REPO / "demo" else ["--set", f"work={out / 'work'}",
+                                             "--set", f"source.path={out / 'imagenet'}"]
+    start = time.monotonic()
+    step("1. the whole job from cfg/demo.yaml: generate, convert, subset, configs, check-cfg, "
+         "train (Ultralytics, CPU), summarize", "run", str(DEMO), *sets)
+    minutes = (time.monotonic() - start) / 60
+    state = json.loads((out / "work" / "run-state.json").read_text())
+    summary = state["stages"]["summarize"]["detail"]
+    run_dir = state["stages"]["train"]["detail"]["run_dir"]
+    again = time.monotonic()
+    step("2. the same command again: every stage is up to date and skipped", "run", str(DEMO), *sets)
+    print(f"   (took {time.monotonic() - again:.1f} s)")
+    step("   a changed subset rule: the plan says what would be redone (convert is not)",
+         "run", str(DEMO), *sets, "--set", "subset.spread=8", "--dry-run")
+    if shutil.which("darknet"):
+        step("3. the same file with darknet: yolov3-tiny, 100 iterations on the CPU (configs.max_batches)",
+             "run", str(DEMO), *sets, "--set", "train.backend=darknet")
+    else:
+        print("\n(darknet not installed: the darknet run is skipped; `make demo` installs it via apt)")
+    more(out)
+    final = summary["final_map50"]
+    print(f"\nDemo finished in {minutes:.1f} min (first run).\n"
+          f"  Ultralytics run folder: {run_dir}\n"
+          f"    yolo-pipeline status {run_dir}\n"
+          f"    yolo-pipeline summarize {run_dir} --json\n"
+          f"  summary (chart.png, report.md): {summary['out']}\n"
+          f"  everything else: {out}\n"
+          f"demo final mAP@0.5: {final:.3f} (must be above {TARGET})")
+    if not final > TARGET:
+        raise SystemExit(f"the demo training did not learn enough: mAP@0.5 {final:.3f} <= {TARGET}")
+
+
+def more(out: Path) -> None:
+    """The parts of the tool the chain does not show."""
+    subset = out / "work" / "subset"
+    step("4. check the subset: every label line, every listed image decoded",
+         "check", str(subset), "--decode")
     step("   stats, with a chart of class balance and box sizes",
-         "stats", str(sub), "--chart", str(sub / "stats.png"))
-    dataset = sub
-    cfg = out / "cfg"
-    step("4. darknet + Ultralytics files, each value with its reason",
-         "configs", str(dataset), "--template", "yolov3-tiny", "--out", str(cfg), "--name", "demo")
-    step("   check them for the darknet on this machine (0 = clean)",
-         "check-cfg", str(cfg / "demo.cfg"), "--data", str(cfg / "demo.data"), check=False)
+         "stats", str(subset), "--chart", str(out / "subset-stats.png"))
     step("   a real-world broken cfg is caught, with line numbers (exit 1)",
          "check-cfg", str(REPO / "tests/data/cfg/maskDetectionYolov3_yolo_mask-test.cfg"),
          "--darknet", "alexeyab", check=False)
-    runs = [str(REPO / "tests/data/logs/fire-detection_log.txt")]
-    if shutil.which("darknet"):
-        smoke = out / "darknet-smoke"
-        step("5. a 10-iteration darknet training on the demo data (real binary, CPU)",
-             "configs", str(dataset), "-t", "yolov3-tiny", "-o", str(smoke), "--name", "smoke",
-             "--width", "160", "--height", "160", "--batch", "2", "--subdivisions", "1",
-             "--max-batches", "10")
-        log = smoke / "train.log"
-        with open(log, "w") as f:
-            subprocess.run(["stdbuf", "-oL", "-eL", "darknet", "detector", "train", str(smoke / "smoke.data"),
-                            str(smoke / "smoke.cfg")], stdout=f, stderr=subprocess.STDOUT, cwd=smoke,
-                           timeout=300, check=False)
-        show("   its last log lines", "".join(log.read_text(errors="replace").splitlines(True)[-3:]))
-        runs.insert(0, str(log))
-    else:
-        print("\n(darknet not installed: the darknet smoke run is skipped; `make demo` installs it via apt)")
-    for run in runs:
-        name = Path(run).parent.name if Path(run).name == "train.log" else Path(run).stem
-        step(f"6. summarize {name}: loss/mAP tables, chart.png, report.md, projected finish",
-             "summarize", run, "--out", str(out / "summary" / name))
+    bad = out / "broken.yaml"
+    bad.write_text(DEMO.read_text().replace("  epochs:", "  epoch:"))
+    step("   a pipeline file with a wrong key: one line, exit 2, nothing written",
+         "run", str(bad), check=False)
     coco = out / "coco"
-    step("7. COCO: a generated COCO-like set (80 categories with id gaps, polygons, crowd RLE, JPEGs)",
-         "synth", "coco", str(coco), "--images", "60", "--annotations", "400")
-    step("   convert it with COCO's 80-class ids: labels beside the images, list, manifest",
-         "convert", "coco", str(coco / "annotations/instances_train.json"), "--images", str(coco / "train"),
-         "--ids", "coco80", "--workers", "2")
-    broken = coco / "annotations/instances_broken.json"
-    broken.write_bytes((coco / "annotations/instances_train.json").read_bytes()[:4000])
-    step("   a truncated JSON: one line, exit code 2", "convert", "coco", str(broken),
-         "--images", str(coco / "train"), check=False)
+    if not coco.exists():
+        step("5. COCO: a generated COCO-like set (80 categories with id gaps, polygons, crowd RLE)",
+             "synth", "coco", str(coco), "--images", "60", "--annotations", "400")
+    files = json.dumps([{"json": str(coco / "annotations/instances_train.json"),
+                         "images": str(coco / "train"), "split": "train"}])
+    step("   cfg/coco.yaml up to the configs, pointed at it", "run", str(REPO / "cfg/coco.yaml"),
+         "--set", f"source.files={files}", "--set", f"work={out / 'coco-work'}", "--until", "check-cfg")
     voc = out / "VOCdevkit" / "VOC2007"
-    step("8. VOC: a generated devkit tree (real JPEGs)", "synth", "voc", str(voc), "--images", "40")
-    step("   convert trainval + test; labels also where darknet looks",
-         "convert", "voc", str(voc), "--darknet-labels", "--workers", "2")
-    print(f"\nDemo finished: everything is under {out}  (charts: {out / 'summary'}/*/chart.png)")
+    if not voc.exists():
+        step("6. VOC: a generated devkit tree (real JPEGs)", "synth", "voc", str(voc), "--images", "40")
+    step("   cfg/voc.yaml up to the configs, pointed at it", "run", str(REPO / "cfg/voc.yaml"),
+         "--set", f"source.path={voc}", "--set", f"work={out / 'voc-work'}", "--until", "check-cfg")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "demo").absolute())
+    main(Path(sys.argv[1]).absolute() if len(sys.argv) > 1 else REPO / "demo")

@@ -120,8 +120,10 @@ def _register() -> None:
     for command in (train_family.train, train_family.resume, train_family.stop, train_family.status,
                     train_family.estimate):
         cli.add_command(command)
+    from pipeline.cli import bench as bench_family  # bench train
     from pipeline.cli import run as run_family  # run
     cli.add_command(run_family.run)
+    cli.add_command(bench_family.bench)
 
 
 _register()

@@ -38,13 +38,20 @@ def run(file, sets, first, last, force, dry_run, detach, as_json):
       yolo-pipeline run cfg/demo.yaml --set subset.spread=5 --dry-run
       yolo-pipeline run cfg/demo.yaml --from train --force train
     """
+    from pipeline.cli.train import ProgressPrinter
     from pipeline.runfile.chain import run_chain
     from pipeline.runfile.load import load_runfile
 
     loaded = load_runfile(file, tuple(sets))
     quiet = as_json or verbosity() < 0
-    report = run_chain(loaded, first=first, last=last, force=tuple(force), dry_run=dry_run, detach=detach,
-                       say=(lambda _: None) if quiet else click.echo, progress=progress_enabled())
+    printer = None if quiet else ProgressPrinter()
+    try:
+        report = run_chain(loaded, first=first, last=last, force=tuple(force), dry_run=dry_run,
+                           detach=detach, say=(lambda _: None) if quiet else click.echo,
+                           progress=progress_enabled(), on_progress=printer)
+    finally:
+        if printer is not None:
+            printer.close()
     where = "\n".join(f"  {k:<10} {v}" for k, v in report.locations.items())
     emit(report.as_dict(), as_json, "" if verbosity() < 0 else f"where everything is:\n{where}")
     if report.code:

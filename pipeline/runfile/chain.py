@@ -106,7 +106,8 @@ def locations(ctx: Context) -> dict[str, str]:
 
 def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = None,
               force: tuple[str, ...] = (), dry_run: bool = False, detach: bool = False,
-              say: Callable[[str], None] = print, progress: bool = False) -> RunReport:
+              say: Callable[[str], None] = print, progress: bool = False,
+              on_progress: Callable[[dict], None] | None = None) -> RunReport:
     """Run (or, with `dry_run`, plan) the stages of a loaded pipeline file.
 
     Example: `run_chain(load_runfile("cfg/demo.yaml"), dry_run=True).steps[0].action`.
@@ -115,7 +116,7 @@ def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = No
     if spec is None:
         raise ValueError("run_chain needs a loaded pipeline file")
     ctx = Context(loaded, spec, read_state(Path(spec.work)), say=say, progress=progress,
-                  detach=detach, forced=frozenset(force))
+                  detach=detach, forced=frozenset(force), on_progress=on_progress)
     report = RunReport(str(loaded.file), spec.work)
     cascade: str | None = None
     in_range, stopped = first is None, False

@@ -50,6 +50,7 @@ class Context:
     detach: bool = False
     forced: frozenset[str] = frozenset()
     digests: dict[str, str] = field(default_factory=dict)
+    on_progress: Callable[[dict], None] | None = None
 
     @property
     def work(self) -> Path:

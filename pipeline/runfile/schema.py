@@ -7,12 +7,16 @@ the pipeline file, or to the current folder for `--set`); `PATH_KEYS` lists them
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import msgspec
 
 from pipeline.convert import ConvertOptions
 from pipeline.subset import SubsetOptions
+from pipeline.train.options import TrainOptions
+
+_TRAIN = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -92,22 +96,22 @@ class Configs(_Section):
 class Train(_Section):
     """`train`: backend, model and engine options, watchdog (`train`)."""
 
-    backend: Literal["ultralytics", "darknet"] = "ultralytics"
-    name: str | None = None
-    model: str = "yolov8n.yaml"
-    epochs: int = 100
-    imgsz: int = 640
-    batch: int = 16
-    device: str | int = "cpu"
-    workers: int = 2
-    seed: int = 0
+    backend: Literal["ultralytics", "darknet"] = _TRAIN["backend"]
+    name: str | None = _TRAIN["name"]
+    model: str = _TRAIN["model"]
+    epochs: int = _TRAIN["epochs"]
+    imgsz: int = _TRAIN["imgsz"]
+    batch: int = _TRAIN["batch"]
+    device: str | int = _TRAIN["device"]
+    workers: int = _TRAIN["workers"]
+    seed: int = _TRAIN["seed"]
     extra: dict[str, str | int | float | bool] = {}
-    darknet: str = "darknet"
-    gpus: str | int | None = None
-    on_nan: Literal["stop", "restart"] = "restart"
-    max_restarts: int = 2
-    explode_factor: float = 10.0
-    stall_minutes: float = 30.0
+    darknet: str = _TRAIN["darknet"]
+    gpus: str | int | None = _TRAIN["gpus"]
+    on_nan: Literal["stop", "restart"] = _TRAIN["on_nan"]
+    max_restarts: int = _TRAIN["max_restarts"]
+    explode_factor: float = _TRAIN["explode_factor"]
+    stall_minutes: float = _TRAIN["stall_minutes"]
 
 
 class Summarize(_Section):

@@ -70,7 +70,9 @@ def train_options(ctx: Context, run_dir: Path):
 
 
 def failure_reason(status: dict) -> str:
-    """The last event's kind and detail, for a one-line failure message."""
+    """The run's own reason, else the last event's kind and detail, for a one-line message."""
+    if status.get("reason"):
+        return str(status["reason"])
     events = status.get("events") or []
     if not events:
         return "no event recorded"
@@ -96,10 +98,10 @@ def _train_run(ctx: Context) -> Outcome:
         else:
             ctx.say(f"  resuming {run_dir} ({status['status']} at {status.get('done')}/"
                     f"{status.get('total')} {status.get('unit')}s)")
-            code = resume_training(run_dir, detach=ctx.detach)
+            code = resume_training(run_dir, detach=ctx.detach, on_progress=ctx.on_progress)
     else:
         ctx.say(f"  training in {run_dir}")
-        code = start_training(train_options(ctx, run_dir), detach=ctx.detach)
+        code = start_training(train_options(ctx, run_dir), detach=ctx.detach, on_progress=ctx.on_progress)
     status = run_status(run_dir)
     detail = {"run_dir": str(run_dir)}
     if ctx.detach and code == 0 and status["status"] == "running":
