@@ -17,7 +17,6 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.dataset import LineError, label_bytes, open_dataset, parse_line
-from pipeline.errors import UserError
 from pipeline.labels import label_path_beside
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -136,45 +135,3 @@ def render_text(stats: dict, max_classes: int = 20) -> str:
                 out.append(f"  {what}: " + "  ".join(
                     f"p{p} {d[f'p{p}']:g}" for p in PERCENTILES) + f"  mean {d['mean']:g}")
     return "\n".join(out)
-
-
-def draw_chart(stats: dict, path: str | Path, split: str | None = None) -> None:
-    """PNG with class balance, boxes per image, box sizes and aspects (matplotlib Agg).
-
-    Drawn for `split` (default: train, else the first split); a dataset without splits
-    or an unwritable `path` is a UserError. Example: `draw_chart(stats, "train.png")`.
-    """
-    if not stats["splits"]:
-        raise UserError(f"{stats['dataset']}: no split to chart")
-    from pipeline.report.chart import pyplot, save_png
-
-    plt = pyplot()
-    split = split or ("train" if "train" in stats["splits"] else next(iter(stats["splits"])))
-    s = stats["splits"][split]
-    rows = sorted(s["per_class"].items(), key=lambda kv: -kv[1]["images"])
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    ax = axes[0][0]
-    ax.bar(range(len(rows)), [c["images"] for _, c in rows], color="tab:blue")
-    if len(rows) <= 40:
-        ax.set_xticks(range(len(rows)),
-                      [stats["names"][k][:18] for k, _ in rows], rotation=70, fontsize=7)
-    ax.set_title(f"{split}: images per class ({len(rows)} classes, sorted)")
-    ax = axes[0][1]
-    hist = s["boxes_per_image"]["histogram"]
-    ax.bar(list(hist), list(hist.values()), color="tab:green")
-    ax.set_title("boxes per image")
-    ax = axes[1][0]
-    ax.hist(s["_sizes"], bins=50, range=(0, 1), color="tab:orange")
-    ax.set_title("box size sqrt(w*h), normalised")
-    ax = axes[1][1]
-    aspects = s["_aspects"]
-    ax.hist(np.log2(aspects[aspects > 0]) if aspects.size else aspects, bins=50, color="tab:red")
-    ax.set_title("box aspect log2(w/h), relative to the image")
-    fig.suptitle(f"{stats['dataset']} — {s['images']} images, {s['boxes']} boxes")
-    fig.tight_layout()
-    try:
-        save_png(fig, path)
-    except OSError as exc:
-        raise UserError(f"cannot write the chart {path}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)

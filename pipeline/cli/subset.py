@@ -174,7 +174,8 @@ def stats(dataset, splits, chart, as_json):
       yolo-pipeline stats data/in10
       yolo-pipeline stats data/imagenet/yolo --split train --chart train-stats.png --json
     """
-    from pipeline.stats import dataset_stats, draw_chart, public, render_text
+    from pipeline.stats import dataset_stats, public, render_text
+    from pipeline.stats_chart import draw_chart
 
     result = dataset_stats(dataset, tuple(splits), progress=progress_enabled())
     warn(result["warnings"])

@@ -7,7 +7,8 @@ import pytest
 from pipeline.convert import ConvertOptions
 from pipeline.manifest import ClassInfo, Manifest, SplitInfo, read_manifest, write_manifest
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.stats import dataset_stats, draw_chart, public, render_text
+from pipeline.stats import dataset_stats, public, render_text
+from pipeline.stats_chart import draw_chart
 from pipeline.synth import make_imagenet_tree
 
 LABELS = {
