@@ -99,8 +99,12 @@ class DarknetBackend:
         return (net.get_int("max_batches", 0), max(1, net.get_int("batch", 1)),
                 net.get_int("burn_in", 0))
 
-    def prepare(self) -> dict:
-        """Check the cfg with check-cfg's rules, copy cfg and .data into the run."""
+    def inputs(self) -> tuple[Path, Path, str, str]:
+        """The configs folder's .data and .cfg, checked with check-cfg's rules, and the fork.
+
+        Findings that make darknet abort or mis-train refuse the start (UserError, exit 2); a
+        max_batches below the rule does not (a short run is a choice).
+        """
         data_src, cfg_src = find_darknet_files(self.opts.cfgdir, self.opts.name)
         fork, fork_reason = choose_fork(None)
         report = check_cfg(cfg_src, data_src, fork)
@@ -109,6 +113,11 @@ class DarknetBackend:
             first = blocking[0]
             raise UserError(f"{len(blocking)} cfg/data error(s) darknet would abort or mis-train on; "
                             f"first: {first}", f"see `yolo-pipeline check-cfg {cfg_src} --data {data_src}`")
+        return data_src, cfg_src, fork, fork_reason
+
+    def prepare(self) -> dict:
+        """Check the inputs, copy cfg and .data into the run."""
+        data_src, cfg_src, fork, fork_reason = self.inputs()
         data = read_data(data_src)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.backup.mkdir(exist_ok=True)

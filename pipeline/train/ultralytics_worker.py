@@ -59,6 +59,9 @@ class Reporter:
         self.mosaic_seen: bool | None = None
         self.epoch_loss = math.nan
         self.reported: set[int] = set()
+        #: `dry-run` probe: stop after this many batches and report their times.
+        self.probe = int(os.environ.get("YOLO_PIPELINE_PROBE_BATCHES", "0"))
+        self.batch_times: list[float] = []
 
     def emit(self, kind: str, **data) -> None:
         """Append one progress line (rank 0 only)."""
@@ -87,6 +90,13 @@ class Reporter:
 
     def on_train_batch_end(self, trainer) -> None:
         self.batch += 1
+        if self.probe:
+            self.batch_times.append(time.time())
+            if self.batch >= self.probe:
+                gaps = [b - a for a, b in zip(self.batch_times, self.batch_times[1:], strict=False)][1:]
+                self.emit("probe", batch_seconds=gaps, batches=len(trainer.train_loader),
+                          images=len(trainer.train_loader.dataset))
+                raise StopRequested()
         values = _floats(trainer.loss_items)
         if self.nan.check(values):
             self.emit("nan", epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values))

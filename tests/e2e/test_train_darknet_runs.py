@@ -141,3 +141,16 @@ def test_cfg_errors_refuse_to_start_but_a_short_run_does_not(tmp_path):
     (cfg / "toy.cfg").write_text(text)
     ok = cli("-q", "train", cfg, "--out", tmp_path / "ok", "--backend", "darknet")
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_dry_run_prints_command_work_and_probe_estimate_writes_nothing(tmp_path):
+    cfg = toy_configs(tmp_path, extra=("--max-batches", 50))
+    run = tmp_path / "run"
+    plan = cli("train", cfg, "--out", run, "--backend", "darknet", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    result = json.loads(plan.stdout)
+    assert result["command"].endswith(f"darknet detector train {run}/darknet/toy.data {run}/darknet/toy.cfg")
+    assert result["total"] == 50 and result["unit"] == "iteration" and result["images"] == 8
+    per = result["probe"]["per_iteration_seconds"]
+    assert 0 < per < 30 and result["probe"]["seconds"] == pytest.approx(50 * per)
+    assert not run.exists() and not list(cfg.glob("backup/*"))

@@ -78,3 +78,24 @@ def test_detach_status_stop_resume(cfg, tmp_path):
     kinds = [e["kind"] for e in final["events"]]
     assert kinds.index("stop-requested") < kinds.index("stopped") < kinds.index("resume")
     assert final["speed"] and final["eta_seconds"] == 0
+
+
+def test_dry_run_probes_and_writes_nothing(cfg, tmp_path):
+    run = tmp_path / "run"
+    plan = cli("train", cfg, "--out", run, "--epochs", 7, "--dry-run", "--json", *TOY, "--", "lr0=0.02")
+    assert plan.returncode == 0, plan.stderr
+    result = json.loads(plan.stdout)
+    assert result["command"].startswith("yolo detect train data=") and "lr0=0.02" in result["command"]
+    assert result["total"] == 7 and result["images"] == 20
+    assert result["probe"]["seconds"] > 0
+    assert not run.exists()
+
+
+def test_user_errors_are_one_line_and_write_nothing(cfg, tmp_path):
+    for args, words in ((("--model", "yolov8n.pt"), "nothing is downloaded"),
+                        (("--", "lr1=0.1"), "not an Ultralytics train argument"),
+                        (("--", "epochs=3"), "--epochs")):
+        done = cli("train", cfg, "--out", tmp_path / "r", *args)
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "r").exists()

@@ -1,0 +1,132 @@
+"""`train --dry-run`: the exact engine command, the work, and a time estimate from a probe.
+
+The probe really trains a few batches (Ultralytics: our worker stops itself after
+PROBE_BATCHES; darknet: the binary is killed after PROBE_ITERATIONS lines) in a temporary
+folder, so nothing is written to the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.darknet.runner import parse_iteration, train_command
+from pipeline.darknet_cfg import read_cfg
+from pipeline.datafiles import read_data, read_list, render_data
+from pipeline.io import atomic_write
+from pipeline.train.base import LineTail
+from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.runs import RunFolder
+from pipeline.train.supervisor import _kill_group
+from pipeline.ultralytics_env import worker_env
+
+PROBE_BATCHES = 8
+PROBE_ITERATIONS = 6
+PROBE_TIMEOUT = 600.0
+
+
+def dry_run(opts: TrainOptions) -> dict:
+    """What `train` would run, and how long the whole run would take at the probe's speed."""
+    check_options(opts)
+    opts.out, opts.cfgdir = opts.out.resolve(), opts.cfgdir.resolve()
+    if opts.backend == "darknet":
+        return _darknet_plan(opts)
+    return _ultralytics_plan(opts)
+
+
+def _ultralytics_plan(opts: TrainOptions) -> dict:
+    from pipeline.train.ultralytics_backend import UltralyticsBackend
+
+    with tempfile.TemporaryDirectory(prefix="yolo-pipeline-probe-") as tmp:
+        run = RunFolder(Path(tmp))
+        prepared = UltralyticsBackend(run, opts).prepare()
+        args = {"data": str(opts.cfgdir / "data.yaml"), "model": prepared["model"], "epochs": opts.epochs,
+                "imgsz": opts.imgsz, "batch": opts.batch, "device": opts.device, "workers": opts.workers,
+                "seed": opts.seed, "save_dir": str(opts.out / "ultralytics"),
+                **({"amp": "False"} if opts.device == "cpu" else {}), **opts.extra}
+        command = "yolo detect train " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in args.items())
+        probe_opts = TrainOptions.from_dict({**opts.as_dict(), "out": tmp, "epochs": 1})
+        atomic_write(run.run_json, json.dumps({"run_id": "probe", "options": probe_opts.as_dict(),
+                                               "model": prepared["model"]}))
+        env = {**worker_env("probe"), "YOLO_PIPELINE_PROBE_BATCHES": str(PROBE_BATCHES)}
+        done = subprocess.run([sys.executable, "-m", "pipeline.train.ultralytics_worker", tmp, "1"],
+                              env=env, cwd=tmp, capture_output=True, timeout=PROBE_TIMEOUT)
+        probe = _last(run.progress, "probe")
+        epoch = _last(run.progress, "epoch")
+    result = {"backend": "ultralytics", "command": command, "unit": "epoch", "total": opts.epochs,
+              "images": prepared["dataset"]["train_images"], "notes": []}
+    if probe and probe["batch_seconds"]:
+        per = statistics.median(probe["batch_seconds"])
+        seconds = per * probe["batches"] * opts.epochs
+        result["probe"] = {"measured": f"{len(probe['batch_seconds'])} batches at {per:.3g} s "
+                                       f"({probe['batches']} batches per epoch); validation not included",
+                           "seconds": seconds, "per_batch_seconds": per}
+    elif epoch:
+        result["probe"] = {"measured": f"one whole epoch in {epoch['seconds']:.3g} s (fewer than "
+                                       f"{PROBE_BATCHES} batches per epoch)",
+                           "seconds": epoch["seconds"] * opts.epochs}
+    else:
+        tail = done.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        result["notes"].append(f"the probe did not train (exit code {done.returncode}): {tail[0][:200]}")
+    return result
+
+
+def _darknet_plan(opts: TrainOptions) -> dict:
+    from pipeline.train.darknet_backend import DarknetBackend
+
+    backend = DarknetBackend(RunFolder(opts.out), opts)
+    data_src, cfg_src, fork, _ = backend.inputs()
+    net = read_cfg(cfg_src).net
+    max_batches = net.get_int("max_batches", 0)
+    data = read_data(data_src)
+    run_data = opts.out / "darknet" / data_src.name
+    command = shlex.join(train_command(opts.darknet, run_data, opts.out / "darknet" / cfg_src.name,
+                                       None, fork, opts.gpus))
+    result = {"backend": "darknet", "command": command, "unit": "iteration", "total": max_batches,
+              "images": len(read_list(data.get("train"))), "fork": fork, "notes": []}
+    with tempfile.TemporaryDirectory(prefix="yolo-pipeline-probe-") as tmp:
+        probe_data = Path(tmp) / data_src.name
+        atomic_write(probe_data, render_data(int(data.get("classes")), data.get("train"),
+                                             data.get("valid") or data.get("train"), data.get("names"),
+                                             tmp + "/"))
+        log = Path(tmp) / "probe.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(train_command(opts.darknet, probe_data, cfg_src, None, fork, opts.gpus),
+                                    cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        tail, stamps = LineTail(log), []
+        deadline = time.time() + PROBE_TIMEOUT
+        while len(stamps) < PROBE_ITERATIONS and proc.poll() is None and time.time() < deadline:
+            stamps += [time.time() for line in tail.lines() if parse_iteration(line)]
+            time.sleep(0.02)
+        _kill_group(proc)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)][1:]
+    if gaps:
+        per = statistics.median(gaps)
+        result["probe"] = {"measured": f"{len(gaps)} iterations at {per:.3g} s", "seconds": per * max_batches,
+                           "per_iteration_seconds": per}
+    else:
+        result["notes"].append(f"the probe ran no iteration (exit code {proc.returncode}); "
+                               "run `yolo-pipeline check-cfg` on the cfg")
+    return result
+
+
+def _last(progress: Path, kind: str) -> dict | None:
+    """The last progress line of `kind`, if any."""
+    try:
+        lines = progress.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("kind") == kind:
+            return msg
+    return None
