@@ -61,9 +61,15 @@ def unread_by_darknet(images: Iterable[str], fork: str, label_of: Callable[[str]
     itself); a copy with the same bytes (e.g. `convert voc --darknet-labels`) is fine.
     Example: [("/v/JPEGImages/a.jpg", "/v/labels/a.txt", "missing")].
     """
+    return unread_by(images, LABEL_PATH[fork], label_of)
+
+
+def unread_by(images: Iterable[str], rule: Callable[[str], str | None],
+              label_of: Callable[[str], str | None]) -> list[tuple[str, str | None, str]]:
+    """`unread_by_darknet` for any tool's label rule (`labels.ultralytics_label_path`...)."""
     found = []
     for image in images:
-        theirs, ours = LABEL_PATH[fork](image), label_of(image)
+        theirs, ours = rule(image), label_of(image)
         if theirs is None:
             found.append((image, None, "extension"))
         elif theirs != ours:

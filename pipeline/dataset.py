@@ -12,7 +12,6 @@ pass takes seconds, so no index is kept.
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 
+from pipeline.data_lint import unread_by
 from pipeline.datafiles import read_list as read_list_file
 from pipeline.dataset_sources import Layout, read_darknet, read_ultralytics
 from pipeline.errors import UserError
@@ -194,18 +194,17 @@ def _layout_manifest(layout: Layout) -> Manifest:
 
 def unread_labels(ds: Dataset, images: list[str], rules: dict[str, Callable[[str], str | None]]
                   ) -> list[str]:
-    """One line per tool (`rules`: name -> its label path rule) that looks for some of the
-    images' labels elsewhere than this dataset keeps them and finds no file there.
+    """One line per tool (`rules`: name -> its label path rule) that would not read some
+    of the images' labels (`data_lint.unread_by`: missing or different where it looks).
     """
     lines = []
     for tool, rule in rules.items():
-        lost = [p for p in images if (label := rule(p)) != ds.label_path(p)
-                and not (label and os.path.isfile(label))]
-        if lost:
-            lines.append(f"{tool} looks for {len(lost)} of {len(images)} labels where there is "
-                         f"none, e.g. {lost[0]} -> {rule(lost[0])} (the label is "
-                         f"{ds.label_path(lost[0])}); a subset of it puts every label where "
-                         "all tools read it")
+        if lost := unread_by(images, rule, ds.label_path):
+            image, where, why = lost[0]
+            lines.append(f"{tool} will not read the labels of {len(lost)} of {len(images)} "
+                         f"images, e.g. {image} -> {where or 'the image itself'} ({why}; the "
+                         f"label is {ds.label_path(image)}); a subset of it puts every label "
+                         "where all tools read it")
     return lines
 
 

@@ -132,7 +132,8 @@ def test_configs_lists_the_source_images(foreign, tmp_path):
     assert len(train) == LAYOUTS[kind][1]["train"] and all(os.path.isfile(p) for p in train)
     assert Path(report["files"]["names"]).read_text().splitlines() == list(CLASSES)
     # AlexeyAB reads /labels/ only for JPEGImages and COCO folders: said for the two YAML trees
-    lost = [n for n in report["notes"] if n.startswith("alexeyab's darknet looks for")]
+    lost = [n for n in report["notes"]
+            if n.startswith("alexeyab's darknet will not read the labels of")]
     assert len(lost) == (0 if kind == "darknet" else 1)
 
 
