@@ -39,7 +39,7 @@ from typing import Protocol
 import msgspec
 from tqdm import tqdm
 
-from pipeline.core import ImageRecord, Problem
+from pipeline.core import ImageRecord, Problem, quoted
 from pipeline.errors import FormatError, UserError
 from pipeline.io import atomic_write, atomic_writer, image_size, write_if_changed
 from pipeline.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
@@ -156,7 +156,7 @@ def case_duplicates(names: Iterable[str], where: str) -> list[Problem]:
     for name in names:
         other = first.setdefault(name.casefold(), name)
         if other != name:
-            detail = f"{name!r} and {other!r} differ only in case"
+            detail = f"{quoted(name)} and {quoted(other)} differ only in case"
             found.append(Problem("class_case_duplicate", where, detail))
     return found
 

@@ -60,8 +60,17 @@ class ImageRecord:
 
 
 class Problem(NamedTuple):
-    """One thing wrong or fixed in one input file, for the problems report."""
+    """One thing wrong or fixed in one input file, for the problems report.
+
+    The report escapes tabs, line breaks and backslashes itself: name things in `detail`
+    with `quoted`, not `repr` (which would escape a backslash a second time).
+    """
 
     kind: str
     file: str
     detail: str = ""
+
+
+def quoted(text: str) -> str:
+    """A name in single quotes, as it is. Example: `quoted("a\\b.jpg")` -> `'a\\b.jpg'`."""
+    return f"'{text}'"

@@ -90,6 +90,8 @@ def read_manifest(dataset: str | Path) -> Manifest:
         return msgspec.json.decode(path.read_bytes(), type=Manifest)
     except msgspec.DecodeError as exc:
         raise FormatError(path, f"not a valid manifest: {exc}") from None
+    except RecursionError:  # msgspec recurses per nesting level
+        raise FormatError(path, "not a valid manifest: JSON nested too deeply") from None
 
 
 def write_manifest(manifest: Manifest, path: str | Path) -> None:

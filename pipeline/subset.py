@@ -164,14 +164,17 @@ def common_folder(paths: list[str]) -> str:
 
 
 def cap_per_class(entries: list[Entry], cap: int, rng: random.Random) -> list[Entry]:
-    """At most `cap` images per class (seeded draw); list order is kept, no-box ones stay."""
+    """At most `cap` images per class (seeded draw); list order is kept, no-box ones stay.
+
+    An image with several classes is taken only while every one of them is under the cap.
+    """
     order = list(range(len(entries)))
     rng.shuffle(order)
     taken: Counter = Counter()
     keep = set()
     for i in order:
         ids = set(entries[i].ids)
-        if not ids or any(taken[c] < cap for c in ids):
+        if all(taken[c] < cap for c in ids):
             keep.add(i)
             taken.update(ids)
     return [e for i, e in enumerate(entries) if i in keep]
@@ -290,7 +293,7 @@ def _previous_images(old: Manifest | None, out: Path) -> set[str]:
     for info in old.splits.values() if old else ():
         path = Path(info.list_file)
         listed.update(p for p in (read_list(path) if path.is_file() else ())
-                      if p.startswith(str(out) + os.sep))
+                      if p == os.path.normpath(p) and p.startswith(str(out) + os.sep))  # no ..
     return listed
 
 
@@ -309,8 +312,9 @@ def _remove_stale(old: Manifest, previous: set[str], out: Path, keep: set[str],
             folder = os.path.dirname(folder)
     for name, info in old.splits.items():
         if name not in splits:
-            for p in (Path(info.list_file), out / f"problems-{name}.tsv"):
-                p.unlink(missing_ok=True)
+            for p in (out / info.list_file, out / f"problems-{name}.tsv"):
+                if p.parent == out:  # an old manifest may name any file: only ours are removed
+                    p.unlink(missing_ok=True)
     return removed
 
 

@@ -39,6 +39,10 @@ class PipelineGroup(click.Group):
             return super().invoke(ctx)
         except PipelineError as exc:
             raise PipelineClickError(str(exc), exc.exit_code) from None
+        except click.BadParameter as exc:  # a folder where a file is expected: one line, no usage
+            if exc.param is None or not isinstance(exc.param.type, click.Path):
+                raise
+            raise PipelineClickError(exc.format_message()) from None
         except OSError as exc:  # unwritable output folder, disk full, permission denied...
             where = f": {exc.filename}" if exc.filename else ""
             raise PipelineClickError(f"{exc.strerror or exc}{where}") from None
@@ -60,12 +64,23 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
 
 
+def printable(text: str, encoding: str | None) -> str:
+    """`text` as a stream of this encoding can print it: bytes of a file that were not UTF-8
+    (kept as surrogate escapes) shown as `\\xff`, other characters it lacks as `\\u....`."""
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    encoding = encoding or "utf-8"
+    return shown.encode(encoding, "backslashreplace").decode(encoding)
+
+
 def emit(result: dict, as_json: bool, text: str) -> None:
-    """Print `result` as JSON or `text` for people (unless quiet and text is empty)."""
+    """Print `result` as JSON or `text` for people (unless quiet and text is empty).
+
+    Never fails on a file name or cfg value that is not UTF-8, whatever stdout's encoding.
+    """
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=False))
+        click.echo(json.dumps(result, indent=2, sort_keys=False))  # ASCII: \udcff escapes
     elif text:
-        click.echo(text)
+        click.echo(printable(text, getattr(sys.stdout, "encoding", None)))
 
 
 def verbosity() -> int:

@@ -71,6 +71,21 @@ _LINE = re.compile(
     re.X,
 )
 
+def _read(text: str, stats: LogStats) -> float:
+    """A mAP value; an unreadable one is nan (no mAP, not 0.0) and counted in `bad_values`."""
+    value = _num(text)
+    if value is None:
+        stats.bad_values += 1
+        return math.nan
+    return value
+
+
+def _fraction(percent: str, stats: LogStats) -> float | None:
+    """A class AP printed in percent, as a fraction; None (counted) when unreadable."""
+    value = _read(percent, stats)
+    return None if math.isnan(value) else round(value / 100, 8)
+
+
 _ERROR = re.compile(r"\bError\b|Couldn't open|Segmentation fault|out of memory")
 #: A piece of a per-layer line (`Region ...`, `v3 ...`, `total_bbox ...`) cut by the other stream.
 _LAYER_PIECE = re.compile(r"No Obj:|rewritten_bbox|, *count: \d")
@@ -234,7 +249,7 @@ def parse_darknet(path: str, stats: LogStats | None = None,
             elif kind == "cls":
                 block["classes"].append(ClassAP(
                     class_id=int(m.group("cid")), name=_text(m.group("cname")),
-                    ap=round((_num(m.group("ap")) or 0.0) / 100, 8),
+                    ap=_fraction(m.group("ap"), stats),
                     tp=int(m.group("ctp")) if m.group("ctp") else None,
                     fp=int(m.group("cfp")) if m.group("cfp") else None,
                 ))
@@ -248,7 +263,7 @@ def parse_darknet(path: str, stats: LogStats | None = None,
             elif kind == "map":
                 mb = MapBlock(step=last_step, line=line_at(m.start()),
                               iou_threshold=_num(m.group("thr")) or 0.5,
-                              map=_num(m.group("mapv")) or 0.0, **block)
+                              map=_read(m.group("mapv"), stats), **block)
                 block = {"classes": []}
                 if pending is not None and pending.step == mb.step:
                     _attach(pending, mb)

@@ -67,7 +67,7 @@ class ClassAP(msgspec.Struct, kw_only=True):
 
     class_id: int
     name: str
-    ap: float
+    ap: float | None  # None: the log printed something unreadable (counted in bad_values)
     tp: int | None = None
     fp: int | None = None
 

@@ -44,7 +44,7 @@ from pipeline.convert import (
     options_dict,
     write_dataset,
 )
-from pipeline.core import Problem
+from pipeline.core import Problem, quoted
 from pipeline.errors import NothingDone, UserError
 from pipeline.io import safe_relative
 from pipeline.labels import LabelResult, append_box_line, label_path_beside
@@ -108,10 +108,11 @@ class CocoJob:
             file_name, width, height = img.file_name, img.width, img.height
             try:
                 rel = str(safe_relative(file_name))
-                if "\0" in rel:
-                    raise UserError(f"unsafe path {file_name!r}: a NUL byte")
-            except UserError as exc:
-                yield LabelItem("", "", None, problems=(Problem("unsafe_file_name", file_name, exc.message),),
+            except UserError:
+                rel = ""
+            if not rel or "\0" in rel:
+                detail = "a NUL byte" if rel else "must be relative without '..' or a drive letter"
+                yield LabelItem("", "", None, problems=(Problem("unsafe_file_name", file_name, detail),),
                                 skip=True)
                 continue
             image = os.path.join(self.images_dir, rel)
@@ -122,7 +123,7 @@ class CocoJob:
                 continue
             if not (os.path.isfile(image) if on_disk is None else on_disk):
                 yield LabelItem(image, label, None, skip=True,
-                                problems=(Problem("missing_image", image, f"listed as {file_name!r}"),))
+                                problems=(Problem("missing_image", image, f"listed as {quoted(file_name)}"),))
                 continue
             fixes: tuple[str, ...] = ()
             if width <= 0 or height <= 0:
@@ -178,17 +179,19 @@ class CocoJob:
             if not self._usable(image, ann, problems, fix_list):
                 continue
             outline, found = polygons.outline(bytes(ann.segmentation), ann.bbox, width, height)
-            fix_list.extend(k for k, _ in found if k in polygons.FIXES)
+            object_fixes = [k for k, _ in found if k in polygons.FIXES]
             problems.extend(Problem(k, image, f"annotation {ann.id}: {d}") for k, d in found
                             if k not in polygons.FIXES)
-            if outline is None:
-                continue
-            cid = class_ids[self.key_of[ann.category_id]]
-            line, line_fixes = polygons.segment_line(cid, outline, width, height)
-            fix_list.extend(line_fixes)
-            if line is not None:
-                lines.append(line)
-                result.class_ids.append(cid)
+            if outline is not None:
+                cid = class_ids[self.key_of[ann.category_id]]
+                line, line_fixes = polygons.segment_line(cid, outline, width, height)
+                if line is None and "segment_from_bbox" in object_fixes:
+                    object_fixes.remove("segment_from_bbox")  # one object, one count: zero_area_dropped
+                object_fixes.extend(line_fixes)
+                if line is not None:
+                    lines.append(line)
+                    result.class_ids.append(cid)
+            fix_list.extend(object_fixes)
         result.text = "".join(lines).encode()
         return LabelItem(image, label, None, result=result, problems=tuple(problems), fixes=tuple(fix_list),
                          label_exists=label_exists)
@@ -223,7 +226,7 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
     listings: dict[str, frozenset[str] | None] = {}
     for img in data.images:
         if img.id in seen_ids:
-            notes.append(Problem("duplicate_image_id", where, f"image id {img.id} ({img.file_name!r})"))
+            notes.append(Problem("duplicate_image_id", where, f"image id {img.id} ({quoted(img.file_name)})"))
             continue
         seen_ids.add(img.id)
         file_name = img.file_name.replace("\\", "/")
@@ -232,7 +235,8 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
         folder, _, name = file_name.rpartition("/")
         stem = os.path.splitext(name)[0]
         if (folder, stem) in seen_labels:
-            notes.append(Problem("duplicate_label_path", where, f"{img.file_name!r}: label {stem}.txt taken"))
+            notes.append(Problem("duplicate_label_path", where,
+                                 f"{quoted(img.file_name)}: label {stem}.txt taken"))
             groups.pop(img.id, None)
             continue
         seen_labels.add((folder, stem))
@@ -249,7 +253,7 @@ def plan_jobs(data: CocoFile | CocoSegFile, images_dir: str, table: ClassTable, 
     for image_id, anns in groups.items():
         notes.extend(Problem("orphan_annotation", where, f"annotation {a.id}: no image {image_id}")
                      for a in anns)
-    notes.extend(Problem("unused_category", where, f"{c.key!r} (id {c.source_id}) -> class {c.id}")
+    notes.extend(Problem("unused_category", where, f"{quoted(c.key)} (id {c.source_id}) -> class {c.id}")
                  for c in table.classes if c.source_id not in used)
     return [NotesJob("notes", notes), *jobs]
 

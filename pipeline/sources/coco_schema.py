@@ -16,7 +16,7 @@ from typing import Annotated
 import msgspec
 
 from pipeline.convert import case_duplicates
-from pipeline.core import Problem
+from pipeline.core import Problem, quoted
 from pipeline.errors import FormatError, UserError
 from pipeline.manifest import ClassInfo
 
@@ -116,6 +116,8 @@ def read_coco(
         truncated = "truncated" in str(exc)
         raise FormatError(path, "truncated JSON (the file ends early)" if truncated
                           else f"malformed JSON: {exc}") from None
+    except RecursionError:  # msgspec recurses per level, even under keys the schema skips
+        raise FormatError(path, "malformed JSON: arrays or objects nested too deeply") from None
 
 
 @dataclass
@@ -170,7 +172,7 @@ def class_table(categories: list[Category], mode: str = "contiguous", where: str
     for i, c in enumerate(cats):
         key = c.name if seen[c.name] == 1 else f"{c.name}#{c.id}"
         if key != c.name:
-            table.problems.append(Problem("duplicate_category_name", where, f"{c.name!r} (id {c.id})"))
+            table.problems.append(Problem("duplicate_category_name", where, f"{quoted(c.name)} (id {c.id})"))
         table.classes.append(ClassInfo(id=i, key=key, name=key, source_id=c.id))
         table.key_of[c.id] = key
     table.problems.extend(case_duplicates((c.name for c in cats if seen[c.name] == 1), where))

@@ -11,15 +11,20 @@ Rules (each counted under the fix name in brackets):
   `merge_multi_segment`; every part is kept, none is chosen as "largest").
 - RLE masks (`counts` as a run list or COCO's compressed string) are decoded with numpy and
   their outer contours traced with `cv2.findContours` (external only, holes are filled);
-  several contours are joined as above [rle_traced]. An RLE whose `size` is not the
-  image's, is over `MAX_MASK_PIXELS`, or decodes to an empty mask, falls back to the box.
+  several contours are joined as above [rle_traced]. A part one pixel wide traces to a
+  contour of 1 or 2 points, which has no area in this convention: it is dropped and counted
+  [rle_part_dropped]. An RLE whose `size` is not the image's, is over `MAX_MASK_PIXELS`, or
+  decodes to an empty mask, falls back to the box.
 - An object with no usable outline (empty `segmentation`, as in Roboflow exports) becomes
-  its box as a 4-point polygon [segment_from_bbox].
+  its box as a 4-point polygon [segment_from_bbox]; a box without area is dropped and
+  counted once [zero_area_dropped].
 - Points are normalised by the image size and clipped to [0, 1] [polygon_clipped]; an
   outline whose clipped extent has zero width or height is dropped [zero_area_dropped].
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import msgspec
@@ -28,7 +33,10 @@ import numpy as np
 from pipeline.core import Box
 
 #: Fix names `outline` reports (everything else it reports is a problem).
-FIXES = frozenset({"polygon_part_dropped", "multipart_joined", "rle_traced", "segment_from_bbox"})
+FIXES = frozenset({"polygon_part_dropped", "multipart_joined", "rle_traced", "rle_part_dropped",
+                   "segment_from_bbox", "zero_area_dropped"})
+#: Vertex distances `closest_pair` computes at once (~16 MiB of float64 pairs).
+PAIR_BUDGET = 1 << 20
 #: RLE masks are decoded up to this many pixels (256 MiB, e.g. 16384 x 16384); larger -> the box.
 MAX_MASK_PIXELS = 2**28
 
@@ -50,10 +58,27 @@ def part_points(flat: list[float]) -> np.ndarray | None:
     return np.asarray(flat, dtype=np.float64).reshape(-1, 2)
 
 
-def _closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
-    d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-    return int(i), int(j)
+def _nearest(points: np.ndarray, to: np.ndarray) -> int:
+    return int(np.argmin(((points - to) ** 2).sum(-1)))
+
+
+def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """(i, j) with a[i], b[j] the closest vertices of two parts, in bounded memory and time.
+
+    Up to `PAIR_BUDGET` distances the pair is exact; larger parts are compared on every
+    k-th vertex, then the pair is refined by nearest-vertex steps over the full parts (any
+    pair gives a valid bridge; a close one keeps it short). 2 x 100,000 points: ~1M
+    distances (~16 MiB), not 10^10. Example: two unit squares 5 apart -> their facing corners.
+    """
+    stride = max(1, math.ceil(math.sqrt(len(a) * len(b) / PAIR_BUDGET)))
+    sa, sb = a[::stride], b[::stride]
+    d = ((sa[:, None, :] - sb[None, :, :]) ** 2).sum(-1)
+    i, j = (int(k) * stride for k in np.unravel_index(int(np.argmin(d)), d.shape))
+    if stride > 1:
+        for _ in range(2):
+            j = _nearest(b, a[i])
+            i = _nearest(a, b[j])
+    return i, j
 
 
 def join_parts(parts: list[np.ndarray]) -> np.ndarray:
@@ -69,7 +94,7 @@ def join_parts(parts: list[np.ndarray]) -> np.ndarray:
     tails: list[np.ndarray] = []  # each part's way back, walked in reverse order
     entry = 0
     for part, following in zip(parts, parts[1:], strict=False):  # a loop: objects can have 1000s of parts
-        link, next_entry = _closest_pair(part, following)
+        link, next_entry = closest_pair(part, following)
         part = np.roll(part, -entry, axis=0)
         exit_at = (link - entry) % len(part)
         heads.append(part[: exit_at + 1])
@@ -126,12 +151,12 @@ def rle_to_mask(counts: list[int], height: int, width: int) -> np.ndarray:
 
 
 def mask_outlines(mask: np.ndarray) -> list[np.ndarray]:
-    """Outer contours of a binary mask as (N, 2) float arrays (parts of < 3 points dropped).
+    """Outer contours of a binary mask as (N, 2) float arrays, thin ones (< 3 points) included.
 
     Contour points are pixel indices; 0.5 is NOT added (same as COCO's own polygon tools).
     """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c.reshape(-1, 2).astype(np.float64) for c in contours if len(c) >= 3]
+    return [c.reshape(-1, 2).astype(np.float64) for c in contours]
 
 
 def box_polygon(box: Box) -> np.ndarray:
@@ -171,7 +196,7 @@ def outline(raw: bytes, bbox: list[float] | None, width: int, height: int) -> tu
     if raw:
         try:
             seg = msgspec.json.decode(raw, type=list[list[float]] | Rle | None)
-        except msgspec.DecodeError as exc:
+        except msgspec.DecodeError as exc:  # deep nesting too: the types stop it at level 3
             found.append(("bad_segmentation", str(exc)))
     parts: list[np.ndarray] = []
     if isinstance(seg, list):
@@ -192,8 +217,12 @@ def outline(raw: bytes, bbox: list[float] | None, width: int, height: int) -> tu
     if bbox is None or len(bbox) != 4:
         found.append(("bad_bbox", "no outline and no usable box"))
         return None, found
+    box = Box.from_xywh(*bbox)
+    if not box.xmax > box.xmin or not box.ymax > box.ymin:  # also nan
+        found.append(("zero_area_dropped", f"box {bbox}"))
+        return None, found
     found.append(("segment_from_bbox", ""))
-    return box_polygon(Box.from_xywh(*bbox)), found
+    return box_polygon(box), found
 
 
 def _rle_parts(rle: Rle, width: int, height: int, found: list) -> list[np.ndarray]:
@@ -209,4 +238,8 @@ def _rle_parts(rle: Rle, width: int, height: int, found: list) -> list[np.ndarra
     except (ValueError, UnicodeEncodeError) as exc:
         found.append(("bad_rle", str(exc)))
         return []
-    return mask_outlines(mask)
+    outlines = mask_outlines(mask)
+    parts = [c for c in outlines if len(c) >= 3]
+    if len(parts) < len(outlines):
+        found.append(("rle_part_dropped", f"{len(outlines) - len(parts)} parts one pixel wide"))
+    return parts

@@ -36,7 +36,7 @@ from pipeline.convert import (
     options_dict,
     write_dataset,
 )
-from pipeline.core import Problem
+from pipeline.core import Problem, quoted
 from pipeline.errors import FormatError, UserError
 from pipeline.io import read_text, write_if_changed, xml_parser
 from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
@@ -150,7 +150,7 @@ def _filename_problems(filename: str, stem: str, xml: str) -> list[Problem]:
     name, ext = os.path.splitext(base)
     if not filename or (name if ext.lower() in IMAGE_SUFFIXES else base) == stem:
         return []
-    return [Problem("filename_mismatch", xml, f"<filename> is {filename!r}, the file is {stem}")]
+    return [Problem("filename_mismatch", xml, f"<filename> is {quoted(filename)}, the file is {stem}")]
 
 
 @dataclass

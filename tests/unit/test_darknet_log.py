@@ -208,3 +208,17 @@ def test_sniff_rejects_other_files(tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(UserError, match="no results.csv or training log"):
         sniff(tmp_path / "nothing")
+
+
+def test_unreadable_map_values_are_not_zero_and_are_counted(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        " 100: 3.0, 3.2 avg loss, 0.001000 rate, 1.0 seconds, 6400 images, 1.0 hours left\n"
+        "class_id = 0, name = fire, ap = 5?.1%   \t (TP = 47, FP = 156) \n"
+        "class_id = 1, name = smoke, ap = 12.50%   \t (TP = 1, FP = 2) \n"
+        " mean average precision (mAP@0.50) = 0.3x1, or 31.25 % \n"
+        " 101: 3.0, 3.2 avg loss, 0.001000 rate, 1.0 seconds, 6464 images, 1.0 hours left\n")
+    rows, _, maps, stats = parse(log)
+    assert [(c.name, c.ap) for c in maps[0].classes] == [("fire", None), ("smoke", 0.125)]
+    assert math.isnan(maps[0].map) and stats.bad_values == 2
+    assert math.isnan(rows[0].map50)

@@ -91,3 +91,27 @@ def test_not_a_results_csv(tmp_path):
     f.write_text("a,b\n1,2\n")
     with pytest.raises(FormatError, match=r"other.csv:1: no 'epoch' column"):
         list(parse_results_csv(str(f)))
+
+
+@pytest.mark.parametrize("at", ["head", "past 8 KiB"])
+def test_a_bad_byte_is_a_format_error_naming_line_and_offset(tmp_path, at):
+    data = (LOGS / "yolov12n.csv").read_bytes()
+    cut = data.index(b"\n", 100 if at == "head" else 9000) + 1
+    f = tmp_path / "results.csv"
+    f.write_bytes(data[:cut] + b"1,\xff" + data[cut:])
+    line = data[:cut].count(b"\n") + 1
+    message = rf"results.csv:{line}: not UTF-8 text: bad byte at offset {cut + 2} "
+    with pytest.raises(FormatError, match=message):
+        parse(f)
+
+
+def test_bom_utf16_and_a_huge_field(tmp_path):
+    text = (LOGS / "yolo11_resume-ocr_results.csv").read_text()
+    rows = parse(LOGS / "yolo11_resume-ocr_results.csv")[0]
+    f = tmp_path / "results.csv"
+    for encoding in ("utf-8-sig", "utf-16"):
+        f.write_bytes(text.encode(encoding))
+        assert parse(f)[0] == rows
+    f.write_text(text + '51,"' + "9" * 200_000 + '"\n')
+    with pytest.raises(FormatError, match=rf"results.csv:{len(rows) + 2}: malformed CSV: field larger"):
+        parse(f)

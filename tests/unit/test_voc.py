@@ -9,7 +9,7 @@ from conftest import black_jpeg
 
 from pipeline.convert import ConvertOptions
 from pipeline.errors import FormatError, UserError
-from pipeline.sources.voc import convert_voc, darknet_label_paths
+from pipeline.sources.voc import convert_voc, darknet_label_paths, read_class_file
 from pipeline.synth_voc import make_voc_tree
 
 ONE = ConvertOptions(workers=1)
@@ -176,3 +176,55 @@ def test_non_utf8_set_and_class_files_and_multiline_names(tmp_path):
     manifest = convert_voc(root, sets=("trainval",), options=ONE)
     assert (root / "yolo" / "voc.names").read_text() == "cat\ndog\n"  # "c\nat" left out
     assert manifest.splits["trainval"].problems["unknown_class"].count == 1
+
+
+def test_comments_in_image_sets_are_skipped(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "ImageSets/Main/trainval.txt").write_text("# VOC2007 trainval\n000001\n  # 000002 left out\n")
+    info = convert_voc(root, sets=("trainval",), options=ONE).splits["trainval"]
+    assert info.images == 1 and not info.problems
+
+
+def test_filename_that_disagrees_with_the_stem_is_counted(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    xml = root / "Annotations/000002.xml"
+    xml.write_text(xml.read_text().replace("<annotation>", "<annotation><filename>000009.jpg</filename>"))
+    one = root / "Annotations/000001.xml"  # the stem with an extension, or none: agrees
+    one.write_text(one.read_text().replace("<annotation>", "<annotation><filename>000001.JPG</filename>"))
+    info = convert_voc(root, sets=("trainval",), options=ONE).splits["trainval"]
+    assert {k: v.count for k, v in info.problems.items()} == {"filename_mismatch": 1}
+    assert info.problems["filename_mismatch"].examples == [str(xml)]
+    assert info.images == 2 and label(root, "000002") == ["0 0.300000 0.500000 0.500000 0.600000"]
+
+
+def test_class_names_differing_only_in_case_are_counted_once(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "Annotations/000002.xml").write_text(_xml(200, 100, [("Cat", (10, 20, 110, 80), 0)]))
+    manifest = convert_voc(root, options=ONE)
+    assert manifest.class_names() == ["Cat", "cat", "dog"]
+    dup = manifest.splits["trainval"].problems["class_case_duplicate"]  # with the first set only
+    assert dup.count == 1 and dup.examples == [str(root)]
+    assert "class_case_duplicate" not in manifest.splits["test"].problems
+    assert "'cat' and 'Cat' differ only in case" in (root / "yolo/problems-trainval.tsv").read_text()
+
+
+def test_an_image_listed_in_two_splits_is_counted(tmp_path):
+    root = voc_tree(tmp_path / "VOC2007")
+    (root / "ImageSets/Main/train.txt").write_text("000001\n")
+    manifest = convert_voc(root, sets=("trainval", "train"), options=ONE)
+    image = str(root / "JPEGImages/000001.jpg")
+    overlap = manifest.splits["train"].problems["listed_in_two_splits"]
+    assert overlap.count == 1 and overlap.examples == [image]
+    assert "listed_in_two_splits" in manifest.splits["trainval"].problems
+    report = (root / "yolo/problems-train.tsv").read_text().splitlines()
+    assert report[-1] == f"listed_in_two_splits\t{image}\talso in trainval"
+    assert "listed_in_two_splits" not in convert_voc(root, options=ONE).splits["test"].problems
+
+
+def test_a_long_class_file_is_read_in_linear_time(tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_text("".join(f"class{i}\n" for i in range(100_000)) + "class7\n")
+    with pytest.raises(FormatError, match="class 'class7' is listed twice"):
+        read_class_file(names)
+    names.write_text("".join(f"class{i}\n" for i in range(100_000)))
+    assert len(read_class_file(names)) == 100_000
