@@ -27,6 +27,7 @@ from pipeline.logs.rows import ROW_FIELDS, LogStats, MetricRow
 from pipeline.report.chart import Series, draw_comparison, draw_run
 from pipeline.report.markdown import render_report
 from pipeline.report.summary import Summary, SummaryBuilder
+from pipeline.report.training_run import engine_input, eta_checks, is_training_run, run_events
 
 OUTPUTS = ("summary.json", "metrics.csv", "report.md", "chart.png")
 
@@ -40,6 +41,8 @@ class Run:
     file: Path
     folder: Path
     given: str
+    #: A folder `train` made: parsed through `training_run.engine_input`, events added.
+    training: bool = False
 
 
 def resolve_runs(paths: list[str]) -> list[Run]:
@@ -49,6 +52,12 @@ def resolve_runs(paths: list[str]) -> list[Run]:
         p = Path(given)
         if not p.exists():
             raise UserError(f"{given}: no such file or folder")
+        if is_training_run(p):
+            base = p.resolve().name
+            seen[base] = seen.get(base, 0) + 1
+            name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            runs.append(Run(name, "training-run", p / "run.json", p, given, training=True))
+            continue
         fmt, file = sniff(p)
         base = p.resolve().name if p.is_dir() else (
             file.parent.name if file.name == "results.csv" else file.stem)
@@ -94,17 +103,28 @@ def max_steps_for(run: Run, max_batches: int | None, cfg: str | None) -> tuple[i
     return (value, f"max_batches in {cfgs[0].name}") if value > 0 else (None, None)
 
 
-def _parse(run: Run, writer, progress, max_batches, cfg) -> tuple[Summary, Series, list]:
+def _parse(run: Run, writer, progress, max_batches, cfg, out: Path) -> tuple[Summary, Series, list]:
     stats, builder, series = LogStats(), SummaryBuilder(), Series()
     astuple = msgspec.structs.astuple
-    for item in PARSERS[run.format](str(run.file), stats, progress):
-        builder.add(item)
-        series.add(item)
-        if isinstance(item, MetricRow):
-            writer.writerow((run.name, *astuple(item)))
-    total, source = max_steps_for(run, max_batches, cfg)
-    summary = builder.finish(stats, name=run.name, source=str(run.file), max_steps=total,
-                             max_steps_source=source)
+    scratch = out / f".{run.name}.console.log.tmp"
+    try:
+        if run.training:
+            fmt, file, total, source = engine_input(run.folder, scratch)
+        else:
+            fmt, file = run.format, run.file
+            total, source = max_steps_for(run, max_batches, cfg)
+        for item in PARSERS[fmt](str(file), stats, progress):
+            builder.add(item)
+            series.add(item)
+            if isinstance(item, MetricRow):
+                writer.writerow((run.name, *astuple(item)))
+    finally:
+        scratch.unlink(missing_ok=True)
+    summary = builder.finish(stats, name=run.name, source=str(run.folder if run.training else file),
+                             max_steps=total, max_steps_source=source)
+    if run.training:
+        summary.run_events = run_events(run.folder)
+        summary.eta_checks = eta_checks(run.folder)
     return summary, series, builder.lr_points
 
 
@@ -155,7 +175,7 @@ def _write_outputs(runs: list[Run], out: Path, *, max_batches: int | None, cfg: 
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("run", *ROW_FIELDS))
         for run in runs:
-            parsed.append(_parse(run, writer, progress, max_batches, cfg))
+            parsed.append(_parse(run, writer, progress, max_batches, cfg, out))
     summaries = [p[0] for p in parsed]
     if len(parsed) == 1:
         draw_run(parsed[0][1], summaries[0], parsed[0][2], out / "chart.png")

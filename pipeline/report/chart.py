@@ -149,6 +149,24 @@ def _event_lines(ax, steps: list[int], label: str, **style) -> list:
     return lines[:1]
 
 
+#: Supervisor events of a `train` run folder drawn on its chart, by group.
+WATCHDOG_KINDS = ("nan", "explosion", "stall", "crashed")
+CONTINUE_KINDS = ("resume", "restart")
+
+
+def _supervisor_lines(ax, events: list[dict]) -> list:
+    """Watchdog findings and resumes/restarts of a `train` run, where they happened."""
+    handles = []
+    for kinds, label, style in ((WATCHDOG_KINDS, "watchdog: " + "/".join(WATCHDOG_KINDS),
+                                 {"color": "#e377c2", "lw": 1.6, "ls": "-."}),
+                                (CONTINUE_KINDS, "resume / restart",
+                                 {"color": "#17becf", "lw": 1.4, "ls": ":"})):
+        steps = [e["step"] for e in events if e["kind"] in kinds and e.get("step") is not None]
+        if steps:
+            handles += _event_lines(ax, steps, label, **style)
+    return handles
+
+
 def run_figure(series: Series, summary: Summary, lr_points: list[tuple[int, float]]):
     """One run's chart as a matplotlib figure (`draw_run` saves it)."""
     plt = pyplot()
@@ -172,6 +190,7 @@ def run_figure(series: Series, summary: Summary, lr_points: list[tuple[int, floa
     handles += _event_lines(ax, series.nans, "NaN loss", color="#d62728", lw=1.4)
     handles += _event_lines(ax, [s for s, _ in series.restarts], "restart", color="#7b3294",
                             lw=1.4, ls="--")
+    handles += _supervisor_lines(ax, summary.run_events)
     if series.maps:
         handles += _map_axis(ax, series, summary)
     if unlabelled:

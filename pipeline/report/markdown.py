@@ -7,8 +7,12 @@ out for one run (with per-class AP of the best mAP) or side by side for several.
 from __future__ import annotations
 
 import math
+import time
 
 from pipeline.report.summary import Summary
+
+#: Run events listed in report.md (the rest stay in events.jsonl).
+MAX_EVENT_ROWS = 40
 
 
 def duration(seconds: float | None) -> str:
@@ -91,6 +95,11 @@ def facts(s: Summary) -> list[tuple[str, str]]:
     if s.saves:
         out.append(("weights saved", f"{s.saves}x, last {s.last_save}"))
     out.append(("ended", s.ended))
+    if s.run_events:
+        counts: dict[str, int] = {}
+        for e in s.run_events:
+            counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+        out.append(("supervisor events", ", ".join(f"{k} {n}" for k, n in counts.items())))
     log = f"{s.lines:,} lines, {size(s.bytes)}; {s.header_lines:,} header, " \
           f"{s.unknown_lines:,} unknown skipped"
     if s.truncated_last_line:
@@ -171,7 +180,7 @@ def render_report(summaries: list[Summary]) -> str:
         out = [f"# Training summary: {s.name}", "",
                f"Source: `{s.source}` ({s.format})", "", "| | |", "|---|---|"]
         out += [f"| {label} | {_cell(value)} |" for label, value in facts(s)]
-        out += _classes(s) + _unknown(s) + _errors(s)
+        out += _classes(s) + _run_events(s) + _eta_checks(s) + _unknown(s) + _errors(s)
     else:
         out = ["# Training comparison", "",
                "| | " + " | ".join(_cell(s.name) for s in summaries) + " |",
@@ -196,6 +205,38 @@ def _classes(s: Summary) -> list[str]:
            "| id | class | AP | TP | FP |", "|---|---|---|---|---|"]
     out += [f"| {c.class_id} | {_cell(c.name)} | {pct(c.ap)} | {num(c.tp)} | {num(c.fp)} |"
             for c in b.classes]
+    return out
+
+
+def _run_events(s: Summary) -> list[str]:
+    """The supervisor's events of a `train` run folder (NaN, restarts, resumes, stalls...)."""
+    if not s.run_events:
+        return []
+    out = ["", "## Run events", "", f"| when | {s.unit} | event | detail |", "|---|---|---|---|"]
+    for e in s.run_events[-MAX_EVENT_ROWS:]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"] or 0))
+        out.append(f"| {when} | {num(e.get('step'))} | {e['kind']} | {_cell(e['detail'][:200])} |")
+    if len(s.run_events) > MAX_EVENT_ROWS:
+        out.append(f"\n({len(s.run_events) - MAX_EVENT_ROWS} earlier events in events.jsonl)")
+    return out
+
+
+def _eta_checks(s: Summary) -> list[str]:
+    """How good the run's own time-to-finish predictions were."""
+    if not s.eta_checks:
+        return []
+    out = ["", "## How good were the ETAs", "",
+           "| at | predicted finish | actual finish | off by |", "|---|---|---|---|"]
+    for c in s.eta_checks:
+        fmt = "%Y-%m-%d %H:%M:%S"
+        predicted = time.strftime(fmt, time.localtime(c["predicted_finish"])) \
+            if c["predicted_finish"] else "—"
+        actual = time.strftime(fmt, time.localtime(c["actual_finish"])) if c["actual_finish"] \
+            else "not yet"
+        off = "—" if c["error_seconds"] is None else (
+            f"{'+' if c['error_seconds'] >= 0 else '-'}{duration(abs(c['error_seconds']))}"
+            + (f" ({c['error_percent']:+.0f}% of the time left)" if c["error_percent"] is not None else ""))
+        out.append(f"| {c['percent']}% | {predicted} | {actual} | {off} |")
     return out
 
 

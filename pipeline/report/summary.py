@@ -78,6 +78,9 @@ class Summary(msgspec.Struct, kw_only=True):
     engine_hours_left: float | None = None
     saves: int = 0
     last_save: str | None = None
+    #: A `train` run folder: the supervisor's notable events and its ETA predictions.
+    run_events: list[dict] = msgspec.field(default_factory=list)
+    eta_checks: list[dict] = msgspec.field(default_factory=list)
     errors: list[str] = msgspec.field(default_factory=list)
     ended: str = ""
     lines: int = 0

@@ -37,6 +37,7 @@ from pipeline.train.watchdog import NAN
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 STALL = "stall"
+ETA_MILESTONES = (5, 25, 50, 75)
 #: Seconds before the first progress line counts as a stall (model build, label scan).
 STARTUP_GRACE = 600.0
 _PR_SET_PDEATHSIG = 1
@@ -68,7 +69,7 @@ class Supervisor:
             self.last_write = now
 
     def _event(self, kind: str, detail: str = "", **extra) -> None:
-        self.run.add_event(kind, detail, **extra)
+        self.run.add_event(kind, detail, step=self.state.get("done"), **extra)
         self.state["last_event"] = {"kind": kind, "detail": detail}
         self._save(force=True)
 
@@ -244,6 +245,20 @@ class Supervisor:
         if eta.speed is not None:
             self.state["speed"] = eta.speed
             self.state["eta_seconds"] = round(eta.seconds, 1)
+            self._eta_milestone(done, total, eta.seconds)
+
+    def _eta_milestone(self, done: int, total: int | None, seconds_left: float) -> None:
+        """Record the predicted finish when the run first passes 5, 25, 50 and 75%."""
+        if not total:
+            return
+        passed = self.state.setdefault("eta_milestones", [])
+        for percent in ETA_MILESTONES:
+            if percent not in passed and done >= total * percent / 100:
+                passed.append(percent)
+                finish = time.time() + seconds_left
+                self._event("eta", f"{percent}% done: finish predicted at "
+                                   f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finish))}",
+                            percent=percent, predicted_finish=round(finish, 1))
 
 
 def kill_marked(run_id: str | None) -> int:

@@ -154,3 +154,22 @@ def test_dry_run_prints_command_work_and_probe_estimate_writes_nothing(tmp_path)
     per = result["probe"]["per_iteration_seconds"]
     assert 0 < per < 30 and result["probe"]["seconds"] == pytest.approx(50 * per)
     assert not run.exists() and not list(cfg.glob("backup/*"))
+
+
+def test_summarize_reads_the_run_folder_with_its_events_and_eta_checks(killed_and_resumed, tmp_path):
+    run = killed_and_resumed[0]
+    done = cli("summarize", run, "--out", tmp_path / "sum", "--json")
+    assert done.returncode == 0, done.stderr
+    s = json.loads(done.stdout)["runs"][0]
+    assert s["format"].startswith("darknet") and s["last_step"] == 140 and s["max_steps"] == 140
+    assert s["restarts"] >= 1  # the log continues at 101 after the kill
+    kinds = [e["kind"] for e in s["run_events"]]
+    assert kinds[0] == "start" and "resume" in kinds and kinds[-1] == "finished"
+    assert [e["step"] for e in s["run_events"] if e["kind"] == "resume"][0] >= 100
+    checks = {c["percent"]: c for c in s["eta_checks"]}
+    assert {5, 25, 50, 75} <= set(checks)
+    assert all(c["actual_finish"] and c["error_seconds"] is not None for c in checks.values())
+    report = (tmp_path / "sum" / "report.md").read_text()
+    assert "## Run events" in report and "## How good were the ETAs" in report
+    assert (tmp_path / "sum" / "chart.png").stat().st_size > 10_000
+    assert not list((tmp_path / "sum").glob(".*tmp"))  # the joined log is not left behind
