@@ -99,3 +99,21 @@ def test_user_errors_are_one_line_and_write_nothing(cfg, tmp_path):
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "r").exists()
+
+
+def test_a_killed_worker_is_restarted_from_its_checkpoint(cfg, tmp_path):
+    """The trainer dying (OOM killer, segfault) never takes the supervisor down."""
+    import os
+    import signal
+
+    run = tmp_path / "run"
+    proc = start("train", cfg, "--out", run, "--epochs", 4, "--max-restarts", 1, *TOY)
+    wait_for(lambda: checkpoint_of(run, 2), 300, "the checkpoint of epoch 2")
+    worker = json.loads((run / "state.json").read_text())["worker_pid"]
+    os.kill(worker, signal.SIGKILL)
+    assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    st = json.loads(cli("status", run, "--json").stdout)
+    assert st["status"] == "finished" and st["restarts"] == 1 and st["done"] == 4
+    crash = next(e for e in st["events"] if e["kind"] == "crashed")
+    assert "SIGKILL" in crash["detail"]
+    assert epochs_in(run / "ultralytics" / "results.csv") == [1, 2, 3, 4]
