@@ -1,7 +1,8 @@
 """Benchmark harness behind `make bench`: runs every tools/bench_*.py, writes one markdown file.
 
 Each bench module defines `run(workdir: Path) -> str`, returning a markdown section
-(heading, table, notes). Run one with `--only imagenet` (the part after `bench_`).
+(heading, table, notes). Run one with `--only imagenet` (the part after `bench_`): its
+section replaces the one of the same name in the existing file, the others are kept.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,9 +35,9 @@ def main() -> None:
         f"{platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
         f"Python {platform.python_version()}\n"
     )
-    sections = [header]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    sections = split_sections(out.read_text()) if args.only and out.exists() else {"": header}
     for name in names:
         print(f"== bench {name}", flush=True)
         module = importlib.import_module(f"bench_{name}")
@@ -43,9 +45,21 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         section = module.run(work)
         print(section, flush=True)
-        sections.append(section)
-        out.write_text("\n".join(sections))
+        sections[name] = f"{MARK.format(name)}\n{section}"
+        out.write_text("\n".join(sections.values()))
     print(f"wrote {out}")
+
+
+MARK = "<!-- bench:{} -->"
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """An earlier results file by bench name ("" for what precedes the first marked one)."""
+    found = {}
+    for part in re.split(r"(?m)^(?=<!-- bench:)", text):
+        m = re.match(r"<!-- bench:(\w+) -->", part)
+        found[m.group(1) if m else ""] = part.rstrip("\n") + "\n"
+    return found
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def main(out: Path) -> None:
     step("   a changed subset rule: the plan says what would be redone (convert is not)",
          "run", str(DEMO), *sets, "--set", "subset.spread=8", "--dry-run")
     if shutil.which("darknet"):
-        step("3. the same file with darknet: yolov3-tiny, 100 iterations on the CPU (configs.max_batches)",
+        step("3. the same file with darknet: yolov3-tiny, 60 iterations on the CPU (configs.max_batches)",
              "run", str(DEMO), *sets, "--set", "train.backend=darknet")
     else:
         print("\n(darknet not installed: the darknet run is skipped; `make demo` installs it via apt)")

@@ -20,6 +20,9 @@ from pipeline.runfile.state import file_digest, stat_fingerprint, write_state
 
 #: Train keys that do not change what is learned (resume may differ in them).
 NOT_DIGESTED = ("workers",)
+#: The files of `configs` each engine reads: a changed darknet .cfg does not retrain Ultralytics.
+READS = {"ultralytics": ("yaml", "train", "valid", "names"),
+         "darknet": ("data", "cfg", "train", "valid", "names")}
 
 
 def engine_version(ctx: Context) -> str:
@@ -36,7 +39,7 @@ def engine_version(ctx: Context) -> str:
 
 def _train_inputs(ctx: Context) -> dict[str, str]:
     files = ctx.cfg_files()
-    found = {k: file_digest(v) for k, v in files.items() if k != "backup"}
+    found = {k: file_digest(files[k]) for k in READS[ctx.spec.train.backend] if k in files}
     if "/" in ctx.spec.train.model:
         found["model"] = file_digest(ctx.spec.train.model)
     return found
@@ -111,10 +114,34 @@ def _train_run(ctx: Context) -> Outcome:
     if code != 0:
         return Outcome(detail=detail, code=code,
                        text=f"training {status['status']} in {run_dir}: {failure_reason(status)}")
-    metrics = status.get("metrics") or {}
-    score = f", mAP@0.5 {metrics['map50']:.3f}" if isinstance(metrics.get("map50"), float) else ""
+    map50 = final_map50(status.get("metrics") or {})
+    score = f", mAP@0.5 {map50:.3f}" if map50 is not None else ""
     return Outcome({str(run_dir / "run.json"): file_digest(run_dir / "run.json")}, detail,
                    f"{status.get('done')}/{status.get('total')} {status.get('unit')}s{score} -> {run_dir}")
+
+
+def final_map50(metrics: dict) -> float | None:
+    """mAP@0.5 of the run's last metrics row, whatever the engine calls it."""
+    for key in ("map50", "metrics/mAP50(B)", "mAP50"):
+        if isinstance(metrics.get(key), (int, float)):
+            return float(metrics[key])
+    return None
+
+
+def summary_input(run_dir: Path) -> Path:
+    """The run folder when `summarize` reads it, else the engine's own output in it."""
+    from pipeline.errors import PipelineError
+    from pipeline.logs import sniff
+
+    try:
+        sniff(run_dir)
+        return run_dir
+    except PipelineError:
+        pass
+    if (run_dir / "ultralytics" / "results.csv").is_file():
+        return run_dir / "ultralytics"
+    logs = sorted((run_dir / "logs").glob("attempt-*.log"))
+    return logs[-1] if logs else run_dir
 
 
 def summary_dir(ctx: Context, run_dir: Path) -> Path:
@@ -134,7 +161,7 @@ def _summarize_run(ctx: Context) -> Outcome:
 
     run_dir = Path(str(ctx.record("train").detail["run_dir"]))
     out = summary_dir(ctx, run_dir)
-    result = summarize_paths([str(run_dir)], out)
+    result = summarize_paths([str(summary_input(run_dir))], out)
     s = result.summaries[0]
     files = {p: file_digest(p) for p in result.files if os.path.exists(p)}
     score = (f"mAP@0.5 final {pct(s.final_map50)}, best {pct(s.best_map50)} at {s.unit} {s.best_map50_step}"
