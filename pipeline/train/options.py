@@ -94,10 +94,26 @@ def ultralytics_home() -> Path:
 
 
 @functools.cache
-def engine_arg_names() -> frozenset[str]:
-    """Every argument Ultralytics' trainer accepts (the keys of its default.yaml)."""
+def engine_defaults() -> dict:
+    """Every argument Ultralytics' trainer accepts, with its default (its default.yaml)."""
     with open(ultralytics_home() / "cfg" / "default.yaml", encoding="utf-8") as f:
-        return frozenset(yaml.safe_load(f))
+        return yaml.safe_load(f)
+
+
+def engine_value(text: str) -> object:
+    """A `key=value` value typed as Ultralytics' CLI does: `1e9` -> 1e9, `0` -> 0,
+    `true` -> True, `none` -> None, anything else stays a string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def parse_engine_args(items: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -113,16 +129,21 @@ def parse_engine_args(items: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 def check_engine_args(extra: dict[str, str]) -> None:
     """Every key must be one of the engine's, and not one `train` sets itself."""
-    known = engine_arg_names()
-    for key in extra:
+    defaults = engine_defaults()
+    known = sorted(defaults)
+    for key, text in extra.items():
         if key in RESERVED_ENGINE_KEYS:
             raise UserError(f"engine argument {key}=: set by `train` itself; use its --{key} option"
                             if key in ("epochs", "imgsz", "batch", "device", "workers", "seed", "model")
                             else f"engine argument {key}=: set by `train` itself")
-        if key not in known:
-            near = difflib.get_close_matches(key, sorted(known), n=3)
+        if key not in defaults:
+            near = difflib.get_close_matches(key, known, n=3)
             hint = f"did you mean {', '.join(near)}?" if near else "see Ultralytics' default.yaml"
             raise UserError(f"engine argument {key!r} is not an Ultralytics train argument", hint)
+        default, value = defaults[key], engine_value(text)
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UserError(f"engine argument {key}={text}: a number is expected (default {default})")
 
 
 def resolve_model(model: str) -> str:

@@ -14,6 +14,7 @@ from pipeline.train.base import (
     CHECKPOINT,
     CRASHED,
     EVENT,
+    FAILED,
     FINISHED,
     PROGRESS,
     STOPPED,
@@ -47,6 +48,7 @@ class UltralyticsBackend:
         self.ended: str | None = None
         self.crash: str | None = None
         self.verdict: Note | None = None
+        self.training = False
 
     def prepare(self) -> dict:
         """Resolve the model offline and read the dataset the engine will see."""
@@ -71,6 +73,7 @@ class UltralyticsBackend:
         self.tail = LineTail(self.run.progress, start_at_end=True)
         self.ended = self.crash = None
         self.verdict = None
+        self.training = False  # the engine reached on_train_start
         argv = [sys.executable, "-m", "pipeline.train.ultralytics_worker", str(self.run.root), str(attempt)]
         if healthy_only:
             argv.append("--healthy-only")
@@ -128,6 +131,8 @@ class UltralyticsBackend:
         if kind == "fresh":
             return [Note(EVENT, f"starts from {self.opts.model} ({msg.get('detail')})",
                          {"event": "fresh-start"})]
+        if kind == "start":
+            self.training = True
         if kind == "crash":
             self.crash = msg.get("detail")
         return []
@@ -142,6 +147,8 @@ class UltralyticsBackend:
         if returncode < 0:
             return Outcome(CRASHED, f"worker killed by signal {signal.Signals(-returncode).name}")
         detail = self.crash or _last_error(self.run.attempt_logs())
+        if not self.training:  # a bad argument, an unreadable dataset: a restart cannot help
+            return Outcome(FAILED, f"Ultralytics stopped before training: {detail}")
         return Outcome(CRASHED, f"worker exited with code {returncode}: {detail}")
 
     def request_stop(self, pid: int) -> float:

@@ -21,9 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
-import yaml
-
 from pipeline.train.base import copy_atomic
+from pipeline.train.options import engine_value
 from pipeline.train.runs import RunFolder
 from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
 from pipeline.ultralytics_env import seed_offline_settings
@@ -254,16 +253,6 @@ def choose_checkpoint(weights: Path, good: Path, healthy_only: bool) -> tuple[st
     return "resume", path, epoch + 1, "; ".join(notes)
 
 
-def _engine_value(text: str):
-    """`"0.02"` -> 0.02, `"false"` -> False, `"none"` -> None, else the string."""
-    if text.lower() == "none":
-        return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def _watch_parent(parent: int) -> None:
     """End this whole process group (dataloader workers too) once the supervisor is gone."""
     while True:
@@ -310,7 +299,7 @@ def main(argv: list[str]) -> int:
                   "seed": opts["seed"], "exist_ok": True, "verbose": True}
         if opts["device"] == "cpu":
             kwargs["amp"] = False  # AMP's check would fetch a model; it is off on a CPU anyway
-        kwargs.update({k: _engine_value(v) for k, v in opts["extra"].items()})
+        kwargs.update({k: engine_value(v) for k, v in opts["extra"].items()})
     reporter.register(model)
     try:
         model.train(**kwargs)

@@ -117,3 +117,12 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(cfg, tmp_path):
     crash = next(e for e in st["events"] if e["kind"] == "crashed")
     assert "SIGKILL" in crash["detail"]
     assert epochs_in(run / "ultralytics" / "results.csv") == [1, 2, 3, 4]
+
+
+def test_an_engine_refusing_its_arguments_fails_without_restarts(cfg, tmp_path):
+    run = tmp_path / "run"
+    done = cli("train", cfg, "--out", run, "--epochs", 2, *TOY, "--", "lr0=5")  # Ultralytics: 0..1
+    assert done.returncode == 1
+    st = json.loads(cli("status", run, "--json").stdout)
+    assert st["status"] == "failed" and st["restarts"] == 0
+    assert "before training" in st["reason"] and "lr0" in st["reason"]

@@ -3,6 +3,7 @@ option checks, run-folder liveness."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import struct
@@ -175,3 +176,38 @@ def test_liveness_is_tied_to_the_process_start_time():
 def test_options_round_trip():
     opts = TrainOptions(cfgdir=Path("/c"), out=Path("/r"), extra={"lr0": "0.1"})
     assert TrainOptions.from_dict(opts.as_dict()) == opts
+
+
+def test_the_worker_raises_on_three_nan_batches_and_reports_it(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.train.runs import RunFolder
+    from pipeline.train.ultralytics_worker import LossVerdict, Reporter
+
+    run = RunFolder(tmp_path)
+    reporter = Reporter(run, attempt=1, explode_factor=10.0)
+    trainer = SimpleNamespace(epoch=4, train_loader=[0] * 10, loss_items=None)
+    nan = float("nan")
+    for items in ({"box": 1.0, "cls": 2.0}, {"box": nan, "cls": 2.0}, {"box": nan, "cls": nan}):
+        trainer.loss_items = items
+        reporter.on_train_batch_end(trainer)
+    trainer.loss_items = {"box": 1.0, "cls": float("inf")}
+    with pytest.raises(LossVerdict) as raised:
+        reporter.on_train_batch_end(trainer)
+    assert raised.value.kind == NAN and "epoch 5, batch 4" in str(raised.value)
+    lines = [json.loads(x) for x in run.progress.read_text().splitlines()]
+    assert lines[-1]["kind"] == "nan" and lines[-1]["epoch"] == 5 and lines[-1]["loss"] == [1.0, None]
+
+
+def test_the_worker_stops_at_the_next_batch_when_asked(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.train.runs import RunFolder
+    from pipeline.train.ultralytics_worker import Reporter, StopRequested
+
+    reporter = Reporter(RunFolder(tmp_path), attempt=1, explode_factor=10.0)
+    trainer = SimpleNamespace(epoch=0, train_loader=[0] * 10, loss_items={"box": 1.0})
+    reporter.on_train_batch_end(trainer)
+    reporter.stop = True
+    with pytest.raises(StopRequested):
+        reporter.on_train_batch_end(trainer)
