@@ -144,8 +144,8 @@ def draw_chart(rows: list[BenchRow], path: str | Path, title: str) -> None:
     left.set_xlabel("batch size")
     left.set_ylabel("images/s (training)", color="tab:blue")
     right.set_ylabel("peak memory (MB)", color="tab:orange")
-    left.set_ylim(bottom=0)
-    right.set_ylim(bottom=0)
+    left.set_ylim(0, max([r.images_per_second or 0 for r in ok], default=1) * 1.15 or 1)
+    right.set_ylim(0, max([r.peak_memory_mb or 0 for r in ok], default=1) * 1.15 or 1)
     handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     left.legend(handles=handles, loc="upper left", fontsize=8)
     left.set_title(title, fontsize=10)
