@@ -8,7 +8,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.venv/ultralytics-config
 export MPLBACKEND := Agg
 
-.PHONY: setup darknet test test-fast demo bench lint clean
+.PHONY: setup darknet test test-fast fuzz demo bench lint clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,13 @@ test: setup darknet lint
 
 test-fast: setup
 	$(VENV)/bin/pytest -q -m "not slow and not darknet and not gpu" tests
+
+# Seeded mutations of the real fixtures and synth trees through every command (tools/fuzz.py);
+# `make test` runs a fixed 70 of them.
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= 0
+fuzz: setup
+	$(PY) tools/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 demo: setup darknet
 	$(PY) tools/demo.py  # yolo-pipeline run cfg/demo.yaml (then: a rerun that skips, darknet, the rest)
