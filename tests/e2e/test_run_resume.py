@@ -81,3 +81,23 @@ def test_sigkill_run_during_training_then_run_again_resumes(tmp_path):
 
     third = subprocess.run([*cmd, "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert {s["action"] for s in json.loads(third.stdout)["steps"]} == {"skip"}
+
+
+@pytest.mark.slow
+def test_detach_leaves_the_training_running_and_a_later_run_summarizes_it(tmp_path):
+    cmd = [sys.executable, "-m", "pipeline", "run", str(DEMO), *small(tmp_path), "--set", "train.epochs=6"]
+    first = subprocess.run([*cmd, "--detach", "--json"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    steps = {s["stage"]: s for s in json.loads(first.stdout)["steps"]}
+    assert "left running" in steps["train"]["result"] and steps["summarize"]["action"] == "not reached"
+    run_dir = Path(json.loads(first.stdout)["locations"]["run"])
+    busy = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 2 and "is still running (pid" in busy.stderr
+    wait_for(lambda: json.loads((run_dir / "state.json").read_text()).get("status") == "finished",
+             600, "the detached training")
+    last = subprocess.run([*cmd, "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert last.returncode == 0, last.stderr[-3000:]
+    steps = {s["stage"]: s["action"] for s in json.loads(last.stdout)["steps"]}
+    assert steps["summarize"] == "run" and steps["convert"] == "skip"
+    assert (Path(json.loads(last.stdout)["locations"]["summary"]) / "summary.json").is_file()
