@@ -119,16 +119,16 @@ def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = No
                   detach=detach, forced=frozenset(force), on_progress=on_progress)
     report = RunReport(str(loaded.file), spec.work)
     cascade: str | None = None
-    in_range, stopped = first is None, False
+    in_range = first is None
+    past: Step | None = None  # what every stage after a stop is: not reached, or past --until
     for name in ORDER:
         in_range = in_range or name == first
-        if name == "subset" and spec.subset is None:
+        if past is not None:
+            step = Step(name, past.action, past.why)
+        elif name == "subset" and spec.subset is None:
             step = Step(name, "absent", "no subset section: configs reads the converted dataset")
         elif not in_range:
             step = Step(name, "outside", f"before --from {first}")
-        elif stopped:
-            step = Step(name, "outside" if report.code == 0 and last else "not reached",
-                        f"after --until {last}" if report.code == 0 and last else "an earlier stage stopped")
         else:
             action, why = decide(ctx, STAGES[name], cascade, dry_run)
             step = Step(name, action, why)
@@ -137,7 +137,10 @@ def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = No
                 if not dry_run:
                     say(f"{name}: runs ({why})")
                     report.code, stopped = _execute(ctx, STAGES[name], step)
-            stopped = stopped or name == last
+                    if stopped:
+                        past = Step("", "not reached", f"{name} stopped the chain")
+        if past is None and name == last:
+            past = Step("", "outside", f"after --until {last}")
         report.steps.append(step)
         if step.action == "skip" or dry_run:
             say(f"{name}: {'skipped' if step.action == 'skip' else step.action} ({step.why})")
