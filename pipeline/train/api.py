@@ -78,7 +78,7 @@ def resume_training(run_dir: str | Path, *, detach: bool = False,
     run = RunFolder(Path(run_dir).resolve())
     info = run.read_run()
     state = run.read_state()
-    status = effective_status(state)
+    status = effective_status(state, run.read_events())
     if status == "running":
         raise UserError(f"{run.root} is running (supervisor pid {state.get('pid')})",
                         f"stop it first with `yolo-pipeline stop {run.root}`")
@@ -133,14 +133,14 @@ def stop_run(run_dir: str | Path, timeout: float | None = None) -> str:
     run.read_run()
     state = run.read_state()
     if not supervisor_alive(state):
-        return effective_status(state)
+        return effective_status(state, run.read_events())
     os.kill(state["pid"], signal.SIGTERM)
     deadline = None if timeout is None else time.time() + timeout
     while supervisor_alive(state):
         if deadline is not None and time.time() > deadline:
             raise UserError(f"{run.root}: still stopping after {timeout:.0f} s (pid {state['pid']})")
         time.sleep(0.2)
-    return effective_status(run.read_state())
+    return effective_status(run.read_state(), run.read_events())
 
 
 def run_status(run_dir: str | Path) -> dict:
@@ -148,8 +148,11 @@ def run_status(run_dir: str | Path) -> dict:
     run = RunFolder(Path(run_dir).resolve())
     info = run.read_run()
     state = run.read_state()
-    status = effective_status(state)
+    events = run.read_events()
+    status = effective_status(state, events)
     running = status == "running"
+    if status != state.get("status") and events and status != "killed":
+        state["reason"] = events[-1].get("detail")
     return {
         "run": str(run.root),
         "status": status,
@@ -169,7 +172,7 @@ def run_status(run_dir: str | Path) -> dict:
         "reason": state.get("reason"),
         "updated": state.get("updated"),
         "events": [{"kind": e.get("kind"), "at": e.get("at"), "detail": e.get("detail", "")}
-                   for e in run.read_events()],
+                   for e in events],
     }
 
 

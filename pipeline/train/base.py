@@ -7,6 +7,7 @@ generic (the restart policy, stalls, stop requests, state.json, ETA) is the supe
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,15 +105,23 @@ class LineTail:
 
 
 def copy_atomic(src: str | Path, dest: Path) -> int:
-    """Copy `src` to `dest` through a temp file, fsync and rename; returns the size."""
+    """Copy `src` to `dest` through a temp file, fsync and rename; returns the size.
+
+    On any error (a full disk) the temp file is removed and `dest` is left as it was.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     size = 0
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        while chunk := fin.read(1 << 20):
-            fout.write(chunk)
-            size += len(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dest)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+                size += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return size

@@ -166,9 +166,13 @@ class DarknetBackend:
         iteration = self._valid(src, batch, index.get("size"))
         if iteration is None or iteration <= index.get("done", -1):
             return None
-        size = copy_atomic(src, self.good)
-        atomic_write(self.index, json.dumps({"file": str(self.good), "done": iteration, "size": size,
-                                             "source": str(src)}) + "\n")
+        try:
+            size = copy_atomic(src, self.good)
+            atomic_write(self.index, json.dumps({"file": str(self.good), "done": iteration, "size": size,
+                                                 "source": str(src)}) + "\n")
+        except OSError as exc:  # a full disk: the previous good copy stays
+            return Note(EVENT, f"could not keep {src} (iteration {iteration}): {exc.strerror}",
+                        {"event": "checkpoint-failed"})
         return Note(CHECKPOINT, str(self.good), {"path": str(self.good), "done": iteration})
 
     def best_checkpoint(self, healthy_only: bool) -> tuple[Path, int] | None:
@@ -258,6 +262,7 @@ class DarknetBackend:
         max_batches, _, _ = self._net()
         if returncode == 0 and self.pending:
             self._keep(self.pending)
+        size = self._index().get("size")
         final = self.backup / f"{self._run_files()[1].stem}_final.weights"
         done = self.last_iteration or 0
         if self.cannot_open:
@@ -265,6 +270,9 @@ class DarknetBackend:
                                    "a missing label or image file?)")
         if returncode == 0 and done >= max_batches and final.is_file() \
                 and final.stat().st_mtime >= self.started - 1:
+            if size is not None and final.stat().st_size != size:  # darknet does not check fwrite
+                return Outcome(FAILED, f"{final} is {final.stat().st_size} bytes, not {size}: "
+                                       "cut short (a full disk?)")
             return Outcome(FINISHED, f"{final} written at iteration {done}")
         if returncode == 0:
             return Outcome(CRASHED, f"darknet exited with code 0 at iteration {done} of {max_batches}")

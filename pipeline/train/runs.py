@@ -65,6 +65,11 @@ class RunFolder:
         """Created by `stop`; the supervisor and the worker both look for it."""
         return self.root / "stop-requested"
 
+    @property
+    def reserve(self) -> Path:
+        """Disk space the supervisor keeps for its own files (given up on a full disk)."""
+        return self.root / ".reserve"
+
     def engine_dir(self, backend: str) -> Path:
         """The engine's own output folder (Ultralytics' save_dir, darknet's files)."""
         return self.root / backend
@@ -150,11 +155,18 @@ def supervisor_alive(state: dict) -> bool:
     return alive(state.get("pid"), state.get("pid_start"))
 
 
-def effective_status(state: dict) -> str:
-    """The status to report: a 'running' run whose supervisor is gone was killed."""
+#: The last event of a supervisor that ended, and the status it means.
+_ENDING_EVENTS = {"finished": "finished", "gave-up": "failed", "failed": "failed", "stopped": "stopped"}
+
+
+def effective_status(state: dict, events: list[dict] | None = None) -> str:
+    """The status to report. A 'running' run whose supervisor is gone was killed, unless
+    its last event says how it ended (on a full disk, events.jsonl may be written when the
+    final state.json could not)."""
     status = state.get("status", "killed")
     if status == "running" and not supervisor_alive(state):
-        return "killed"
+        last = events[-1]["kind"] if events else None
+        return _ENDING_EVENTS.get(last, "killed")
     return status
 
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 from pipeline.train.base import (
     CHECKPOINT,
+    CRASHED,
     EVENT,
     FAILED,
     FINISHED,
@@ -38,6 +41,7 @@ from pipeline.train.watchdog import NAN
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 STALL = "stall"
 ETA_MILESTONES = (5, 25, 50, 75)
+RESERVE_BYTES = 1 << 20
 #: Seconds before the first progress line counts as a stall (model build, label scan).
 STARTUP_GRACE = 600.0
 _PR_SET_PDEATHSIG = 1
@@ -59,19 +63,48 @@ class Supervisor:
         self.iteration_times: list[float] = []
         self.epochs: list[dict] = list(self.state.get("epoch_times") or [])
         self.last_write = 0.0
+        self.last_warning = 0.0
 
     # -- state ----------------------------------------------------------------------------
     def _save(self, force: bool = False) -> None:
         now = time.time()
         if force or now - self.last_write >= 1.0:
             self.state["updated"] = round(now, 3)
-            self.run.write_state(self.state)
+            self._guard(self.run.write_state, self.state)
             self.last_write = now
 
     def _event(self, kind: str, detail: str = "", **extra) -> None:
-        self.run.add_event(kind, detail, step=self.state.get("done"), **extra)
+        self._guard(self.run.add_event, kind, detail, step=self.state.get("done"), **extra)
         self.state["last_event"] = {"kind": kind, "detail": detail}
         self._save(force=True)
+
+    def _guard(self, write: Callable, *args, **kwargs) -> None:
+        """Our own bookkeeping must not kill the run. On a full disk the reserve file made at
+        the start is given up so state.json and events.jsonl can still be written; otherwise
+        the state stays in memory and the problem is said (at most once a minute)."""
+        try:
+            write(*args, **kwargs)
+            return
+        except OSError as exc:
+            error = exc
+        if error.errno == errno.ENOSPC and self.run.reserve.exists():
+            self.run.reserve.unlink()
+            try:
+                write(*args, **kwargs)
+                return
+            except OSError as exc:
+                error = exc
+        if time.time() - self.last_warning > 60:
+            self.last_warning = time.time()
+            print(f"warning: cannot write to {self.run.root}: {error.strerror}; the run goes on, "
+                  "its state is kept in memory", file=sys.stderr, flush=True)
+
+    def _reserve(self) -> None:
+        """Keep RESERVE_BYTES of disk for our own files (freed when the disk is full)."""
+        with contextlib.suppress(OSError):
+            if not self.run.reserve.exists():
+                with open(self.run.reserve, "wb") as f:
+                    f.write(b"\0" * RESERVE_BYTES)
 
     def _set_status(self, status: str, reason: str = "") -> None:
         self.state["status"] = status
@@ -87,6 +120,7 @@ class Supervisor:
         """Supervise attempts until the run finishes, fails or is stopped; the exit code."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        self._reserve()
         info = self.run.read_run()
         self.state.update(backend=self.backend.name, unit=self.backend.unit, run_id=info.get("run_id"),
                           total=self.state.get("total") or info.get("total"), pid=os.getpid(),
@@ -100,6 +134,7 @@ class Supervisor:
                                                       if resuming and self.state.get("previous") else ""))
         healthy_only = False
         restarts_here = 0
+        first: Outcome | None = None
         while True:
             self.state["attempts"] += 1
             attempt = self.state["attempts"]
@@ -127,8 +162,11 @@ class Supervisor:
             if outcome.kind == NAN and self.opts.on_nan == "stop":
                 self._set_status("failed", f"{outcome.detail} (--on-nan stop)")
                 return EXIT_FAILED
+            first = first or outcome
             if restarts_here >= self.opts.max_restarts:
                 reason = f"gave up after {restarts_here} restart(s): {outcome.kind}: {outcome.detail}"
+                if first.detail != outcome.detail:
+                    reason += f" (first: {first.kind}: {first.detail})"
                 self._event("gave-up", reason)
                 self._set_status("failed", reason)
                 return EXIT_FAILED
@@ -152,15 +190,16 @@ class Supervisor:
 
     def _attempt(self, attempt: int, launch: Launch) -> Outcome:
         """Run one engine process to its end and say how it ended."""
-        self.run.logs.mkdir(parents=True, exist_ok=True)
         try:
+            self.run.logs.mkdir(parents=True, exist_ok=True)
             with open(self.run.attempt_log(attempt), "ab") as log:
                 proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True,
                                         preexec_fn=_die_with_parent if launch.die_with_parent else None)
         except OSError as exc:
-            return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}")
+            return Outcome(CRASHED, f"cannot start {launch.argv[0]}: {exc.strerror}"
+                           + (f" ({exc.filename})" if exc.filename else ""))
         self.state["worker_pid"] = proc.pid
         self._event("attempt", f"attempt {attempt}: " + " ".join(launch.argv)
                     + (f"; resumes from {launch.resumed_from}" if launch.resumed_from else ""),

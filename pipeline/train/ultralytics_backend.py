@@ -107,6 +107,9 @@ class UltralyticsBackend:
             return [Note(TIMING, data=msg),
                     Note(PROGRESS, data={"done": msg["epoch"], "total": msg.get("epochs", total),
                                          "loss": msg.get("loss"), "metrics": msg.get("metrics")})]
+        if kind == "checkpoint_failed":
+            return [Note(EVENT, f"could not keep a copy of the checkpoint of epoch {msg['epoch']}: "
+                                f"{msg.get('detail')}", {"event": "checkpoint-failed"})]
         if kind == "checkpoint":
             return [Note(CHECKPOINT, msg["path"], {"path": msg["path"], "done": msg["epoch"]})]
         if kind in ("nan", "explosion"):

@@ -136,7 +136,11 @@ class Reporter:
         fitness = trainer.fitness if trainer.fitness is not None else 0.0
         if math.isfinite(self.epoch_loss) and math.isfinite(float(fitness)):
             good = self.run.checkpoints / "last_good.pt"
-            copy_atomic(trainer.last, good)
+            try:
+                copy_atomic(trainer.last, good)
+            except OSError as exc:  # the previous good copy stays; the engine goes on
+                self.emit("checkpoint_failed", epoch=trainer.epoch + 1, detail=f"{good}: {exc.strerror}")
+                return
             self.emit("checkpoint", epoch=trainer.epoch + 1, path=str(good))
 
     def on_fit_epoch_end(self, trainer) -> None:

@@ -126,3 +126,34 @@ def test_an_engine_refusing_its_arguments_fails_without_restarts(cfg, tmp_path):
     st = json.loads(cli("status", run, "--json").stdout)
     assert st["status"] == "failed" and st["restarts"] == 0
     assert "before training" in st["reason"] and "lr0" in st["reason"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 40 MB tmpfs (one in-training last.pt is ~30 MB); grown later with `remount`."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.decode().strip()}); "
+                    "tests/unit/test_supervisor.py covers the supervisor's side")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_with_its_reason_then_resumes_once_there_is_room(cfg, small_disk):
+    import subprocess
+
+    run = small_disk / "run"
+    done = cli("train", cfg, "--out", run, "--epochs", 3, "--max-restarts", 1, *TOY)
+    assert done.returncode == 1, done.stdout + done.stderr
+    st = json.loads(cli("status", run, "--json").stdout)
+    assert st["status"] == "failed" and "No space left on device" in st["reason"], st["reason"]
+    subprocess.run(["mount", "-o", "remount,size=400m", str(small_disk)], check=True)
+    resumed = cli("resume", run, "--json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "finished"
+    assert epochs_in(run / "ultralytics" / "results.csv") == [1, 2, 3]

@@ -135,3 +135,28 @@ def test_nothing_left_to_train_is_finished(tmp_path):
     s, backend, run = make(tmp_path, [])
     assert s.run_to_end(resuming=True) == 0
     assert run.read_state()["status"] == "finished" and kinds(run)[0] == "resume"
+
+
+class FullDiskRun(RunFolder):
+    """A run folder whose state.json cannot be written the first `failures` times."""
+
+    failures = 4
+
+    def write_state(self, state: dict) -> None:
+        import errno
+
+        if FullDiskRun.failures:
+            FullDiskRun.failures -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().write_state(state)
+
+
+def test_a_full_disk_for_our_own_files_does_not_stop_the_run(tmp_path, capsys):
+    ok = (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(FINISHED, "done"))
+    s, backend, run = make(tmp_path, [ok])
+    s.run = FullDiskRun(tmp_path)
+    assert s.run_to_end(resuming=False) == 0
+    assert "No space left on device" in capsys.readouterr().err
+    assert FullDiskRun.failures == 0
+    assert run.read_state()["status"] == "finished"  # written once space came back
+    assert not run.reserve.exists()  # given up at the first failure
