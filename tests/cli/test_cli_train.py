@@ -1,0 +1,103 @@
+"""`status`, `estimate`, `resume`, `stop` on run folders written here (no engine runs):
+exit codes, one-line errors, --json keys, a folder of runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import invoke
+
+from pipeline.train.runs import process_start_time
+
+
+def make_run(root: Path, *, backend="ultralytics", state=None, events=(), dataset=None, epochs=10) -> Path:
+    root.mkdir(parents=True)
+    (root / "run.json").write_text(json.dumps({
+        "run_id": "x", "backend": backend, "total": epochs, "options": {"epochs": epochs},
+        "dataset": dataset or {"classes": 10, "train_images": 600}}))
+    (root / "state.json").write_text(json.dumps(state or {}))
+    (root / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    return root
+
+
+EPOCHS = [{"epoch": 1, "seconds": 60.0, "images": 600, "first_of_session": True},
+          {"epoch": 2, "seconds": 20.0, "images": 600}, {"epoch": 3, "seconds": 30.0, "images": 600}]
+
+
+def test_status_json_has_the_documented_keys(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "stopped", "unit": "epoch", "done": 3, "total": 10,
+                                          "restarts": 1, "speed": 0.04, "checkpoint": "/x/last_good.pt"},
+                   events=[{"kind": "start", "at": 1.0, "detail": "d"}])
+    out = json.loads(invoke("status", run, "--json").output)
+    for key in ("status", "backend", "unit", "done", "total", "checkpoint", "restarts", "events",
+                "speed", "eta_seconds", "pid"):
+        assert key in out, key
+    assert out["status"] == "stopped" and out["pid"] is None and out["events"][0]["kind"] == "start"
+
+
+def test_status_of_a_folder_of_runs_is_one_line_each(tmp_path):
+    make_run(tmp_path / "a", state={"status": "finished", "unit": "epoch", "done": 10, "total": 10})
+    make_run(tmp_path / "b", state={"status": "running", "pid": 999999999, "unit": "epoch", "done": 2})
+    (tmp_path / "not-a-run").mkdir()
+    result = invoke("status", tmp_path)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and "finished" in lines[0] and "killed" in lines[1]  # b's pid is gone
+    runs = json.loads(invoke("status", tmp_path, "--json").output)["runs"]
+    assert [r["status"] for r in runs] == ["finished", "killed"]
+
+
+def test_status_of_an_empty_folder_is_a_one_line_error(tmp_path):
+    result = invoke("status", tmp_path)
+    assert result.exit_code == 2 and "no training run here" in result.output
+
+
+def test_a_run_whose_supervisor_ended_without_its_final_state_reports_its_last_event(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "running", "pid": 999999999},
+                   events=[{"kind": "gave-up", "at": 2.0, "detail": "gave up: disk full"}])
+    out = json.loads(invoke("status", run, "--json").output)
+    assert out["status"] == "failed" and out["reason"] == "gave up: disk full"
+
+
+def test_estimate_ultralytics_from_measured_images_per_second(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "finished", "epoch_times": EPOCHS})
+    out = json.loads(invoke("estimate", run, "--classes", 1000, "--epochs", 50, "--json").output)
+    per_image = 1 / ((600 / 20 + 600 / 30) / 2)  # median of the two measured epochs, first left out
+    assert out["units"] == 50 * 60_000 and out["per_unit_seconds"] == pytest.approx(per_image)
+    assert out["seconds"] == pytest.approx(50 * 60_000 * per_image)
+    assert out["basis"]["images"] == 60_000 and out["basis"]["measured_epochs"] == 2
+
+
+def test_estimate_darknet_uses_the_max_batches_rule(tmp_path):
+    run = make_run(tmp_path / "a", backend="darknet", state={"status": "finished", "speed": 2.0})
+    out = json.loads(invoke("estimate", run, "--classes", 1000, "--json").output)
+    assert out["units"] == 2_000_000 and out["seconds"] == pytest.approx(1_000_000)
+
+
+def test_estimate_without_a_measurement_is_a_one_line_error(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "running", "pid": 999999999})
+    result = invoke("estimate", run, "--classes", 100)
+    assert result.exit_code == 2 and "no epoch measured yet" in result.output
+
+
+def test_resume_refuses_a_run_whose_supervisor_is_alive(tmp_path):
+    me = os.getpid()
+    alive = {"status": "running", "pid": me, "pid_start": process_start_time(me)}
+    run = make_run(tmp_path / "a", state=alive)
+    result = invoke("resume", run)
+    assert result.exit_code == 2 and f"supervisor pid {me}" in result.output
+
+
+def test_resume_and_stop_on_a_finished_run(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "finished", "unit": "epoch", "done": 10, "total": 10})
+    resumed = invoke("resume", run)
+    assert resumed.exit_code == 0 and "already finished" in resumed.output
+    stopped = invoke("stop", run)
+    assert stopped.exit_code == 0 and "finished" in stopped.output
+
+
+def test_resume_of_a_folder_that_is_no_run(tmp_path):
+    result = invoke("resume", tmp_path)
+    assert result.exit_code == 2 and "not a training run" in result.output
