@@ -23,7 +23,7 @@ from pipeline.io import atomic_write
 from pipeline.train.base import LineTail
 from pipeline.train.options import TrainOptions, check_options
 from pipeline.train.runs import RunFolder
-from pipeline.train.supervisor import _kill_group
+from pipeline.train.supervisor import kill_group
 from pipeline.ultralytics_env import worker_env
 
 PROBE_BATCHES = 8
@@ -104,7 +104,7 @@ def _darknet_plan(opts: TrainOptions) -> dict:
         while len(stamps) < PROBE_ITERATIONS and proc.poll() is None and time.time() < deadline:
             stamps += [time.time() for line in tail.lines() if parse_iteration(line)]
             time.sleep(0.02)
-        _kill_group(proc)
+        kill_group(proc)
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)][1:]
     if gaps:
         per = statistics.median(gaps)

@@ -61,11 +61,6 @@ class RunFolder:
         return self.root / "supervisor.log"
 
     @property
-    def stop_request(self) -> Path:
-        """Created by `stop`; the supervisor and the worker both look for it."""
-        return self.root / "stop-requested"
-
-    @property
     def reserve(self) -> Path:
         """Disk space the supervisor keeps for its own files (given up on a full disk)."""
         return self.root / ".reserve"

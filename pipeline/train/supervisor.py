@@ -218,12 +218,12 @@ class Supervisor:
                     verdict = Outcome(note.data["kind"], note.detail + (
                         f" [{note.data['line']}]" if note.data.get("line") else ""))
                     if not note.data.get("handled_by_worker"):
-                        _kill_group(proc)
+                        kill_group(proc)
             rc = proc.poll()
             if rc is not None:
                 for note in self.backend.poll(final=True):
                     self._apply(note)
-                _kill_group(proc)  # leftovers (dataloader workers) of a finished engine
+                kill_group(proc)  # leftovers (dataloader workers) of a finished engine
                 kill_marked(self.state.get("run_id"))  # DDP ranks run in sessions of their own
                 self.state["worker_pid"] = None
                 if verdict is not None:
@@ -236,11 +236,11 @@ class Supervisor:
                 self._event("stop-requested", "stopping at the next safe point")
                 stop_deadline = time.time() + self.backend.request_stop(proc.pid)
             if stop_deadline is not None and time.time() > stop_deadline:
-                _kill_group(proc)
+                kill_group(proc)
             limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)
             if verdict is None and stop_deadline is None and time.time() - last_progress > limit:
                 verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
-                _kill_group(proc)
+                kill_group(proc)
             self._save()
             time.sleep(self.backend.poll_seconds)
 
@@ -319,7 +319,7 @@ def kill_marked(run_id: str | None) -> int:
     return killed
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the engine's process group (it runs in a session of its own)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -155,7 +155,12 @@ class UltralyticsBackend:
         return Outcome(CRASHED, f"worker exited with code {returncode}: {detail}")
 
     def request_stop(self, pid: int) -> float:
-        os.kill(pid, signal.SIGTERM)
+        """SIGTERM to the worker: it stops at its next batch end. Under DDP the ranks run in
+        torchrun's children, so the whole group gets it (torchrun ends the ranks)."""
+        if "," in self.opts.device:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)  # not the data-loader workers: they would crash it
         return STOP_GRACE
 
 
