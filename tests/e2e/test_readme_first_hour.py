@@ -29,18 +29,20 @@ def first_hour_block(text: str) -> str:
 
 def test_the_first_hour_commands_run_as_written(tmp_path):
     script = first_hour_block(README.read_text(encoding="utf-8"))
-    assert "darknet detector train" in script and "| tee train.log" in script
+    assert "yolo-pipeline train in2/cfg --out run-dk --backend darknet" in script
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     out = proc.stdout
     assert "0 errors, 1 warnings" in out  # check-cfg: the short run is a warning, not an error
-    iterations = re.findall(r"^\s*(\d+): [-\d.]+, [-\d.]+ avg", (tmp_path / "train.log").read_text(),
-                            re.M)
+    log = (tmp_path / "run-dk" / "logs" / "attempt-01.log").read_text()
+    iterations = re.findall(r"^\s*(\d+): [-\d.]+, [-\d.]+ avg", log, re.M)
     assert iterations[-1] == "20"
-    assert (tmp_path / "in2" / "cfg" / "backup" / "in2_final.weights").is_file()
-    for name in ("summary.json", "metrics.csv", "report.md", "chart.png"):
-        assert (tmp_path / "train-summary" / name).stat().st_size > 0, name
-    assert "trained            20 iterations" in out
+    assert (tmp_path / "run-dk" / "darknet" / "backup" / "in2_final.weights").is_file()
+    assert "run-dk: finished darknet iteration 20/20" in out
+    for run in ("run-dk", "run-yolo"):
+        for name in ("summary.json", "metrics.csv", "report.md", "chart.png"):
+            assert (tmp_path / run / "summary" / name).stat().st_size > 0, (run, name)
+    assert "trained            20 iterations" in out and "trained            3 epochs" in out
     assert (tmp_path / "in2-stats.png").is_file()
