@@ -19,6 +19,7 @@ TIMING = "timing"          # data: seconds (one iteration) or an epoch record
 CHECKPOINT = "checkpoint"  # data: path, done
 VERDICT = "verdict"        # data: kind (nan|explosion|failure); the attempt must end
 EVENT = "event"            # detail: something a person should see in the events list
+HEARTBEAT = "heartbeat"    # the engine is alive (e.g. validating) but has no new progress
 
 # Outcome kinds
 FINISHED, STOPPED, FAILED, CRASHED = "finished", "stopped", "failed", "crashed"

@@ -25,6 +25,7 @@ from pipeline.train.base import (
     EVENT,
     FAILED,
     FINISHED,
+    HEARTBEAT,
     PROGRESS,
     STOPPED,
     TIMING,
@@ -210,7 +211,7 @@ class Supervisor:
         stop_deadline: float | None = None
         while True:
             for note in self.backend.poll():
-                if note.kind in (PROGRESS, TIMING):
+                if note.kind in (PROGRESS, TIMING, HEARTBEAT):
                     last_progress = time.time()
                     seen_progress = True
                 self._apply(note)

@@ -16,6 +16,7 @@ from pipeline.train.base import (
     EVENT,
     FAILED,
     FINISHED,
+    HEARTBEAT,
     PROGRESS,
     STOPPED,
     TIMING,
@@ -107,6 +108,19 @@ class UltralyticsBackend:
             return [Note(TIMING, data=msg),
                     Note(PROGRESS, data={"done": msg["epoch"], "total": msg.get("epochs", total),
                                          "loss": msg.get("loss"), "metrics": msg.get("metrics")})]
+        if kind in ("val_batch", "start", "resume", "fresh"):
+            self.training = self.training or kind == "start"
+            notes = [Note(HEARTBEAT)]
+            if kind == "resume":
+                dropped = msg.get("dropped_rows") or 0
+                extra = f"; {dropped} results.csv row(s) past it removed" if dropped else ""
+                where = f"{msg['path']} after epoch {msg['completed']}"
+                notes.append(Note(EVENT, f"continues from {where}{extra}",
+                                  {"event": "checkpoint-chosen", "done": msg["completed"]}))
+            elif kind == "fresh":
+                notes.append(Note(EVENT, f"starts from {self.opts.model} ({msg.get('detail')})",
+                                  {"event": "fresh-start"}))
+            return notes
         if kind == "checkpoint_failed":
             return [Note(EVENT, f"could not keep a copy of the checkpoint of epoch {msg['epoch']}: "
                                 f"{msg.get('detail')}", {"event": "checkpoint-failed"})]
@@ -126,16 +140,6 @@ class UltralyticsBackend:
             if kind == "finished_already":
                 return [Note(EVENT, f"already finished: {msg.get('detail')}", {"event": "finished-already"})]
             return []
-        if kind == "resume":
-            dropped = msg.get("dropped_rows") or 0
-            extra = f"; {dropped} results.csv row(s) past it removed" if dropped else ""
-            return [Note(EVENT, f"continues from {msg['path']} after epoch {msg['completed']}{extra}",
-                         {"event": "checkpoint-chosen", "done": msg["completed"]})]
-        if kind == "fresh":
-            return [Note(EVENT, f"starts from {self.opts.model} ({msg.get('detail')})",
-                         {"event": "fresh-start"})]
-        if kind == "start":
-            self.training = True
         if kind == "crash":
             self.crash = msg.get("detail")
         return []
