@@ -14,29 +14,32 @@ from pipeline.core import Box, ImageRecord, ObjectAnnotation
 from pipeline.errors import FormatError
 from pipeline.io import parse_xml
 
-_CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
-
-def _number(text: str | None, tag: str, path: str, line: int | None) -> float:
+def _number(text: str | None, tag: str, path: str, element: etree._Element) -> float:
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise FormatError(path, f"<{tag}> is {text!r}, not a number", line=line) from None
+        raise FormatError(path, f"<{tag}> is {text!r}, not a number", line=element.sourceline) from None
     if not math.isfinite(value):
-        raise FormatError(path, f"<{tag}> is {text!r}, not a finite number", line=line)
+        raise FormatError(path, f"<{tag}> is {text!r}, not a finite number", line=element.sourceline)
     return value
 
 
 def _size(element: etree._Element) -> tuple[int, int]:
     """Width and height from <size>; 0 for a value that is missing or unreadable."""
-    values = {child.tag: child.text for child in element}
-    out = []
-    for key in ("width", "height"):
-        try:
-            out.append(int(float(values.get(key) or 0)))
-        except (ValueError, OverflowError):  # "abc", "1e999", "nan"
-            out.append(0)
-    return out[0], out[1]
+    width = height = 0
+    for child in element:
+        tag = child.tag
+        if tag == "width" or tag == "height":
+            try:
+                value = int(float(child.text or 0))
+            except (ValueError, OverflowError):  # "abc", "1e999", "nan"
+                value = 0
+            if tag == "width":
+                width = value
+            else:
+                height = value
+    return width, height
 
 
 def _object(element: etree._Element, path: str) -> ObjectAnnotation:
@@ -51,7 +54,9 @@ def _object(element: etree._Element, path: str) -> ObjectAnnotation:
             difficult = (child.text or "").strip() == "1"
     if not name or corners is None:
         raise FormatError(path, "<object> without <name> or <bndbox>", line=element.sourceline)
-    box = Box(*(_number(corners.get(t), t, path, element.sourceline) for t in _CORNERS))
+    get = corners.get
+    box = Box(_number(get("xmin"), "xmin", path, element), _number(get("ymin"), "ymin", path, element),
+              _number(get("xmax"), "xmax", path, element), _number(get("ymax"), "ymax", path, element))
     return ObjectAnnotation(name, box, difficult)
 
 
@@ -69,10 +74,11 @@ def parse_voc_xml(data: bytes, path: str, parser: etree.XMLParser) -> ImageRecor
     objects = []
     filename = ""
     for child in root:
-        if child.tag == "object":
+        tag = child.tag
+        if tag == "object":
             objects.append(_object(child, path))
-        elif child.tag == "size":
+        elif tag == "size":
             width, height = _size(child)
-        elif child.tag == "filename":
+        elif tag == "filename":
             filename = (child.text or "").strip()
     return ImageRecord(width, height, tuple(objects), filename)
