@@ -34,7 +34,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.core import Problem
-from pipeline.data_lint import unread_by_darknet
+from pipeline.darknet.paths import LABEL_PATH, unread_by
 from pipeline.datafiles import read_names
 from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line
 from pipeline.errors import PipelineError, UserError
@@ -206,7 +206,7 @@ def find_problems(ds: Dataset, report: CheckReport, *, decode: bool = False,
                     yield Problem("undecodable_image", image, "OpenCV cannot decode it")
     if duplicates:
         yield from duplicate_images(present)
-    if unread := unread_by_darknet(present, "pjreddie", ds.label_path):
+    if unread := unread_by(present, LABEL_PATH["pjreddie"], ds.label_path):
         kinds = Counter(why for _, _, why in unread)
         image, where, why = unread[0]
         report.warnings.append(

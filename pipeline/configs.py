@@ -12,17 +12,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.cfg_lint import ERROR, Finding, lint_cfg
-from pipeline.darknet_cfg import (
-    CfgOptions,
-    Choice,
-    apply_values,
-    compute_values,
-    read_cfg,
-    write_cfg,
-)
-from pipeline.darknet_fork import choose_fork, find_template
-from pipeline.data_lint import LABEL_PATH, Findings, lint_data
+from pipeline.darknet.cfg import read_cfg, write_cfg
+from pipeline.darknet.data import Findings, lint_data
+from pipeline.darknet.fork import choose_fork, find_template
+from pipeline.darknet.lint import ERROR, Finding, lint_cfg
+from pipeline.darknet.paths import LABEL_PATH
+from pipeline.darknet.values import CfgOptions, Choice, apply_values, compute_values
 from pipeline.datafiles import (
     read_data,
     write_data,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.darknet_cfg import Line
+from pipeline.darknet.cfg import Line
 from pipeline.errors import CfgError, FormatError
 from pipeline.io import atomic_write, decode_text
 

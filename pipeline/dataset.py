@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from pipeline.data_lint import unread_by
+from pipeline.darknet.paths import unread_by
 from pipeline.datafiles import read_list as read_list_file
 from pipeline.dataset_sources import Layout, read_darknet, read_ultralytics
 from pipeline.errors import UserError
@@ -195,7 +195,7 @@ def _layout_manifest(layout: Layout) -> Manifest:
 def unread_labels(ds: Dataset, images: list[str], rules: dict[str, Callable[[str], str | None]]
                   ) -> list[str]:
     """One line per tool (`rules`: name -> its label path rule) that would not read some
-    of the images' labels (`data_lint.unread_by`: missing or different where it looks).
+    of the images' labels (`darknet.paths.unread_by`: missing or different where it looks).
     """
     lines = []
     for tool, rule in rules.items():

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.darknet_cfg import c_int
-from pipeline.darknet_fork import choose_fork
-from pipeline.data_lint import LABEL_PATH
+from pipeline.darknet.cfg import c_int
+from pipeline.darknet.fork import choose_fork
+from pipeline.darknet.paths import LABEL_PATH
 from pipeline.datafiles import parse_list, read_data, read_names, read_text, read_ultralytics_yaml
 from pipeline.errors import FormatError, UserError
 from pipeline.labels import ultralytics_label_path
@@ -213,7 +213,7 @@ def _darknet_list(lst: Path, data: Path, relative: dict[Path, list[str]]
 def read_darknet(path: str | Path, fork: str | None = None) -> Layout:
     """Read a darknet .data, its .names and list files; labels where `fork` looks.
 
-    `fork` defaults to the darknet found (`darknet_fork.choose_fork`).
+    `fork` defaults to the darknet found (`darknet.fork.choose_fork`).
     Example: `read_darknet("obj.data", "alexeyab").names` -> ("cat", "dog").
     """
     path = Path(path).absolute()

@@ -1,4 +1,5 @@
-"""YOLO label lines from records, and where each tool looks for a label file.
+"""YOLO label lines from records, and where Ultralytics looks for a label file (darknet's
+forks: `pipeline.darknet.paths`).
 
 Line format: `<class id> <cx> <cy> <w> <h>`, normalised, 6 decimals (`LINE_FORMAT`).
 Every fix is counted: boxes clipped to the image, zero-area boxes dropped, inverted
@@ -21,9 +22,6 @@ LINE_FORMAT = "{:d} {:.6f} {:.6f} {:.6f} {:.6f}\n"
 #: Normalised widths/heights up to this print as 0.000000: such boxes are dropped as zero-area.
 MIN_SIZE = 5e-7
 DIFFICULT_POLICIES = ("keep", "skip")
-#: Substrings pjreddie's darknet replaces (first occurrence) to find a label; in this order.
-PJREDDIE_REWRITES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))
-PJREDDIE_EXTENSIONS = (".jpg", ".png", ".JPG", ".JPEG")
 #: The modules whose code decides label bytes (box rules, records, XML/CSV/JSON readers).
 RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py",
                 "sources/coco.py", "sources/polygons.py", "sources/voc.py")
@@ -108,23 +106,6 @@ def yolo_label(record: ImageRecord, class_ids: dict[str, int], difficult: str = 
 def label_path_beside(image_path: str) -> str:
     """The label file Ultralytics and darknet read for an image with no `images` folder."""
     return os.path.splitext(image_path)[0] + ".txt"
-
-
-def pjreddie_label_path(image_path: str) -> str | None:
-    """Where pjreddie's darknet (the Debian package) looks for an image's label.
-
-    Like its C code, it replaces the FIRST occurrence of each of `images`, `JPEGImages`,
-    `raw`, then of each of `.jpg .png .JPG .JPEG`, anywhere in the path; None when no
-    extension matched (it would then read the image itself as its label).
-    Example: "/x/drawings/a.jpg" -> "/x/dlabelsings/a.txt".
-    """
-    path = image_path
-    for old, new in PJREDDIE_REWRITES:
-        path = path.replace(old, new, 1)
-    replaced = path
-    for ext in PJREDDIE_EXTENSIONS:
-        replaced = replaced.replace(ext, ".txt", 1)
-    return replaced if replaced != path else None
 
 
 def ultralytics_label_path(image_path: str) -> str:

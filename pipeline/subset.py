@@ -27,6 +27,7 @@ from tqdm import tqdm
 from pipeline.class_choice import Choice, ClassRule, choose_classes, load_synonyms
 from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, write_dataset
 from pipeline.core import Problem
+from pipeline.darknet.paths import pjreddie_label_path
 from pipeline.dataset import (
     Dataset,
     LineError,
@@ -37,7 +38,7 @@ from pipeline.dataset import (
     read_list,
 )
 from pipeline.errors import UserError
-from pipeline.labels import LabelResult, label_path_beside, pjreddie_label_path
+from pipeline.labels import LabelResult, label_path_beside
 from pipeline.manifest import (
     MANIFEST_NAME,
     ClassInfo,

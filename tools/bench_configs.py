@@ -7,10 +7,10 @@ import os
 import time
 from pathlib import Path
 
-from pipeline.cfg_lint import lint_cfg
 from pipeline.configs import check_cfg
-from pipeline.darknet_cfg import parse_cfg, render_cfg
-from pipeline.darknet_fork import DEBIAN_CFG_DIR
+from pipeline.darknet.cfg import parse_cfg, render_cfg
+from pipeline.darknet.fork import DEBIAN_CFG_DIR
+from pipeline.darknet.lint import lint_cfg
 from pipeline.datafiles import write_data, write_list, write_names
 
 IMAGES = 50_000

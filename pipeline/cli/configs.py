@@ -7,7 +7,7 @@ import sys
 import click
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, verbosity
-from pipeline.darknet_fork import FORKS
+from pipeline.darknet.fork import FORKS
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -52,7 +52,7 @@ def configs(dataset, template, out, name, width, height, batch, subdivisions, ma
       yolo-pipeline configs /data/in10 -t yolov3-tiny -o cfg --width 320 --height 320
     """
     from pipeline.configs import make_configs
-    from pipeline.darknet_cfg import CfgOptions
+    from pipeline.darknet.values import CfgOptions
 
     opts = CfgOptions(width=width, height=height, batch=batch, subdivisions=subdivisions,
                       max_batches=max_batches, learning_rate=learning_rate, burn_in=burn_in,

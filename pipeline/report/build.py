@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from pipeline.darknet_cfg import read_cfg
+from pipeline.darknet.cfg import read_cfg
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_write, atomic_writer
 from pipeline.logs import PARSERS, sniff

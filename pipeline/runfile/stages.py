@@ -153,7 +153,7 @@ def _subset_run(ctx: Context) -> Outcome:
 # -- configs ---------------------------------------------------------------------------------
 
 def _configs_inputs(ctx: Context) -> dict[str, str]:
-    from pipeline.darknet_fork import find_template
+    from pipeline.darknet.fork import find_template
 
     stage = "subset" if ctx.spec.subset is not None else "convert"
     return {"dataset": _manifest_digest(ctx.train_input, stage),
@@ -162,7 +162,7 @@ def _configs_inputs(ctx: Context) -> dict[str, str]:
 
 def _configs_run(ctx: Context) -> Outcome:
     from pipeline.configs import make_configs
-    from pipeline.darknet_cfg import CfgOptions
+    from pipeline.darknet.values import CfgOptions
 
     c = ctx.spec.configs
     opts = CfgOptions(width=c.width, height=c.height, batch=c.batch, subdivisions=c.subdivisions,
@@ -182,7 +182,7 @@ def _configs_run(ctx: Context) -> Outcome:
 
 
 def _fork(ctx: Context) -> str:
-    from pipeline.darknet_fork import choose_fork
+    from pipeline.darknet.fork import choose_fork
 
     return choose_fork(ctx.spec.configs.darknet)[0]
 

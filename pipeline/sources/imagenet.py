@@ -33,9 +33,9 @@ from pipeline.convert import (
     write_dataset,
 )
 from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
+from pipeline.darknet.paths import PJREDDIE_REWRITES
 from pipeline.errors import FormatError, UserError
 from pipeline.io import image_size, read_bytes, read_text, xml_parser
-from pipeline.labels import PJREDDIE_REWRITES
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.vocxml import parse_voc_xml
 

@@ -37,9 +37,10 @@ from pipeline.convert import (
     write_dataset,
 )
 from pipeline.core import Problem, quoted
+from pipeline.darknet.paths import darknet_label_paths
 from pipeline.errors import FormatError, UserError
 from pipeline.io import read_text, write_if_changed, xml_parser
-from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
+from pipeline.labels import label_path_beside, yolo_label
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.coco import check_split_name
 from pipeline.sources.vocxml import parse_voc_xml
@@ -118,20 +119,6 @@ def scan_classes(root: Path, stems: list[str], xml_dir: Path | None = None) -> l
         except (OSError, FormatError):
             continue
     return sorted(n for n in names if "\n" not in n and "\r" not in n)
-
-
-def darknet_label_paths(image: str) -> list[str]:
-    """Label paths the darknet forks read for `image`, other than the one beside it.
-
-    Example: `/v/JPEGImages/a.jpg` -> [`/v/labels/a.txt`].
-    """
-    beside = label_path_beside(image)
-    found = [pjreddie_label_path(image)]
-    marker = f"{os.sep}JPEGImages{os.sep}"
-    if marker in image:
-        alexey = image.replace(marker, f"{os.sep}labels{os.sep}")
-        found.append(os.path.splitext(alexey)[0] + ".txt")
-    return list(dict.fromkeys(p for p in found if p and p != beside and p != image))
 
 
 def inside(path: str, root: str) -> bool:

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from pipeline.configs import check_cfg
+from pipeline.darknet.cfg import read_cfg
+from pipeline.darknet.fork import choose_fork
 from pipeline.darknet.runner import (
     IterationLine,
     cannot_open,
@@ -23,8 +25,6 @@ from pipeline.darknet.runner import (
     train_command,
     weights_iteration,
 )
-from pipeline.darknet_cfg import read_cfg
-from pipeline.darknet_fork import choose_fork
 from pipeline.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
 from pipeline.io import atomic_write

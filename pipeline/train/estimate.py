@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pipeline.darknet_cfg import max_batches_rule
+from pipeline.darknet.values import max_batches_rule
 from pipeline.errors import UserError
 from pipeline.train.runs import RunFolder
 

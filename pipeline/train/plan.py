@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.darknet.cfg import read_cfg
 from pipeline.darknet.runner import parse_iteration, train_command
-from pipeline.darknet_cfg import read_cfg
 from pipeline.datafiles import read_data, read_list, render_data
 from pipeline.io import atomic_write
 from pipeline.train.base import LineTail

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.darknet_fork import DEBIAN_CFG_DIR
+from pipeline.darknet.fork import DEBIAN_CFG_DIR
 from pipeline.manifest import read_manifest
 
 CFG = Path(__file__).parents[1] / "data" / "cfg"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.cfg_lint import lint_cfg
-from pipeline.darknet_cfg import read_cfg
+from pipeline.darknet.cfg import read_cfg
+from pipeline.darknet.lint import lint_cfg
 
 pytestmark = [
     pytest.mark.darknet,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from runkit import cli, events, processes_with, sigkill, start, state, toy_configs, wait_for
 
-from pipeline.darknet_cfg import max_batches_rule
+from pipeline.darknet.values import max_batches_rule
 from pipeline.labels import label_path_beside
 
 pytestmark = [

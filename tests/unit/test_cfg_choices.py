@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.darknet_fork as darknet_fork
-from pipeline.cfg_lint import ERROR, WARNING, lint_cfg
-from pipeline.darknet_cfg import (
-    CfgOptions,
-    apply_values,
-    chosen_max_batches,
-    compute_values,
-    parse_cfg,
-    read_cfg,
-    render_cfg,
-)
+import pipeline.darknet.fork as darknet_fork
+from pipeline.darknet.cfg import parse_cfg, read_cfg, render_cfg
+from pipeline.darknet.lint import ERROR, WARNING, lint_cfg
+from pipeline.darknet.values import CfgOptions, apply_values, chosen_max_batches, compute_values
 from pipeline.errors import UserError
 
 DATA = Path(__file__).parents[1] / "data" / "cfg"

@@ -1,4 +1,4 @@
-"""cfg_lint rules (one broken line at a time, with its line number), real cfgs, fork detection."""
+"""darknet.lint rules (one broken line at a time, with its line number), real cfgs, fork detection."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cfg_lint import lint_cfg
-from pipeline.darknet_cfg import parse_cfg, read_cfg
-from pipeline.darknet_fork import (
+from pipeline.darknet.cfg import parse_cfg, read_cfg
+from pipeline.darknet.fork import (
     DEBIAN_CFG_DIR,
     choose_fork,
     detect_fork,
     find_template,
     fork_of_bytes,
 )
+from pipeline.darknet.lint import lint_cfg
 from pipeline.errors import UserError
 
 DATA = Path(__file__).parents[1] / "data" / "cfg"

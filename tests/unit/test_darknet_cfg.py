@@ -1,4 +1,4 @@
-"""darknet_cfg: byte-exact round trip, darknet's way of reading lines, edits, computed values."""
+"""darknet.cfg and .values: byte-exact round trip, darknet's reading of lines, edits, computed values."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cfg_lint import lint_cfg
-from pipeline.darknet_cfg import (
-    CfgOptions,
-    apply_values,
-    c_float,
-    c_int,
-    compute_values,
-    max_batches_rule,
-    parse_cfg,
-    read_cfg,
-    render_cfg,
-)
-from pipeline.darknet_fork import DEBIAN_CFG_DIR
+from pipeline.darknet.cfg import c_float, c_int, parse_cfg, read_cfg, render_cfg
+from pipeline.darknet.fork import DEBIAN_CFG_DIR
+from pipeline.darknet.lint import lint_cfg
+from pipeline.darknet.values import CfgOptions, apply_values, compute_values, max_batches_rule
 from pipeline.errors import CfgError
 
 DATA = Path(__file__).parents[1] / "data" / "cfg"

@@ -8,7 +8,7 @@ import pytest
 from conftest import invoke
 
 from pipeline.checks import check_dataset
-from pipeline.data_lint import unread_by_darknet
+from pipeline.darknet.paths import LABEL_PATH, unread_by
 from pipeline.labels import label_path_beside
 
 
@@ -32,7 +32,7 @@ def test_darknet_label_copies_silence_the_warning_and_a_changed_copy_brings_it_b
     assert "of 1 images (a different file there 1)" in warning and str(copy) in warning
 
 
-def test_unread_by_darknet_names_each_reason(tmp_path):
+def test_unread_by_names_each_reason(tmp_path):
     jpeg = tmp_path / "JPEGImages"
     labels = tmp_path / "labels"
     jpeg.mkdir()
@@ -46,8 +46,8 @@ def test_unread_by_darknet_names_each_reason(tmp_path):
     beside = tmp_path / "flat"
     images = [str(jpeg / f"{s}.jpg") for s in ("same", "other", "gone")]
     images += [str(beside / "a.jpg"), str(jpeg / "pic.bmp")]
-    found = unread_by_darknet(images, "pjreddie", label_path_beside)
+    found = unread_by(images, LABEL_PATH["pjreddie"], label_path_beside)
     assert found == [(images[1], str(labels / "other.txt"), "differs"),
                      (images[2], str(labels / "gone.txt"), "missing"),
                      (images[4], None, "extension")]
-    assert unread_by_darknet(images[:3], "alexeyab", label_path_beside)[0][2] == "differs"
+    assert unread_by(images[:3], LABEL_PATH["alexeyab"], label_path_beside)[0][2] == "differs"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data_lint import alexeyab_label_path, lint_data
+from pipeline.darknet.data import lint_data
+from pipeline.darknet.paths import alexeyab_label_path
 from pipeline.datafiles import (
     parse_list,
     parse_names,

@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core import Box, ImageRecord, ObjectAnnotation
-from pipeline.labels import label_path_beside, pjreddie_label_path, yolo_label
+from pipeline.darknet.paths import pjreddie_label_path
+from pipeline.labels import label_path_beside, yolo_label
 
 IDS = {"a": 0, "b": 1}
 

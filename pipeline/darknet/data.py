@@ -1,11 +1,9 @@
 """check-cfg --data: the .data, .names and image lists, checked for the fork that will read them.
 
-Facts (pjreddie's Debian binary): to find a label it replaces the FIRST `images`,
-`JPEGImages`, `raw` anywhere in the image path and knows only `.jpg .png .JPG .JPEG` (any
-other image is read as its own label); a missing label file ends training with "Couldn't
-open file" and exit code 0; a class id >= classes is not reported; a missing image can
-crash it. AlexeyAB's maps only `/JPEGImages/` and the COCO `/images/<split>/` folders and
-knows more extensions. Both remove every space from `.data` values.
+Facts (pjreddie's Debian binary): labels are looked for where `pipeline.darknet.paths`
+says; a missing label file ends training with "Couldn't open file" and exit code 0; a
+class id >= classes is not reported; a missing image can crash it. Both forks remove every
+space from `.data` values.
 """
 
 from __future__ import annotations
@@ -13,81 +11,18 @@ from __future__ import annotations
 import difflib
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pipeline.cfg_lint import ERROR, WARNING, Finding
-from pipeline.darknet_cfg import c_int
+from pipeline.darknet.cfg import c_int
+from pipeline.darknet.lint import ERROR, WARNING, Finding
+from pipeline.darknet.paths import EXTENSIONS, LABEL_PATH
 from pipeline.datafiles import DATA_KEYS, DataFile, read_names, read_text
 from pipeline.errors import CfgError
-from pipeline.labels import PJREDDIE_EXTENSIONS, label_path_beside, pjreddie_label_path
+from pipeline.labels import label_path_beside
 
 #: Keys AlexeyAB's darknet also reads from a .data file.
 OTHER_DATA_KEYS = ("eval", "results", "map", "labels", "top", "difficult", "leaderboard")
-_AB_DIRS = (
-    ("/images/train2017/", "/labels/train2017/"), ("/images/val2017/", "/labels/val2017/"),
-    ("/JPEGImages/", "/labels/"), ("/images/train2014/", "/labels/train2014/"),
-    ("/images/val2014/", "/labels/val2014/"),
-)
-_AB_EXTENSIONS = (".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".bmp", ".BMP", ".ppm",
-                  ".PPM", ".tiff", ".TIFF")
 EXAMPLES_PER_RULE = 20
-
-
-def alexeyab_label_path(image_path: str) -> str | None:
-    """Where AlexeyAB's darknet looks for an image's label; None for an unknown extension.
-
-    Example: "/voc/JPEGImages/a.jpg" -> "/voc/labels/a.txt"; "/x/drawings/a.jpg" ->
-    "/x/drawings/a.txt".
-    """
-    path = image_path
-    for old, new in _AB_DIRS:
-        path = path.replace(old, new, 1)
-    for ext in _AB_EXTENSIONS:
-        if path.endswith(ext):
-            return path[: -len(ext)] + ".txt"
-    return None
-
-
-LABEL_PATH = {"pjreddie": pjreddie_label_path, "alexeyab": alexeyab_label_path}
-
-
-def unread_by_darknet(images: Iterable[str], fork: str, label_of: Callable[[str], str | None]
-                      ) -> list[tuple[str, str | None, str]]:
-    """Images whose label, as `fork`'s darknet finds it, is not the dataset's label.
-
-    `label_of` gives the dataset's label path. Returns (image, darknet's path, why), why
-    being "missing", "differs" (other bytes) or "extension" (darknet reads the image
-    itself); a copy with the same bytes (e.g. `convert voc --darknet-labels`) is fine.
-    Example: [("/v/JPEGImages/a.jpg", "/v/labels/a.txt", "missing")].
-    """
-    return unread_by(images, LABEL_PATH[fork], label_of)
-
-
-def unread_by(images: Iterable[str], rule: Callable[[str], str | None],
-              label_of: Callable[[str], str | None]) -> list[tuple[str, str | None, str]]:
-    """`unread_by_darknet` for any tool's label rule (`labels.ultralytics_label_path`...)."""
-    found = []
-    for image in images:
-        theirs, ours = rule(image), label_of(image)
-        if theirs is None:
-            found.append((image, None, "extension"))
-        elif theirs != ours:
-            data = _bytes(theirs)
-            if data is None:
-                found.append((image, theirs, "missing"))
-            elif ours is None or data != _bytes(ours):
-                found.append((image, theirs, "differs"))
-    return found
-
-
-def _bytes(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-EXTENSIONS = {"pjreddie": PJREDDIE_EXTENSIONS, "alexeyab": _AB_EXTENSIONS}
 
 
 @dataclass(slots=True)

@@ -12,16 +12,15 @@ import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from pipeline.darknet_cfg import (
-    DETECTION_TYPES,
-    FILTER_LAYERS,
-    NET_TYPES,
-    Cfg,
-    Head,
+from pipeline.darknet.cfg import DETECTION_TYPES, FILTER_LAYERS, NET_TYPES, Cfg, Head
+from pipeline.darknet.fork import FORK_INFO, ForkInfo
+from pipeline.darknet.values import (
+    TRAIN_BATCH,
+    TRAIN_SUBDIVISIONS,
     chosen_max_batches,
+    max_batches_formula,
     max_batches_rule,
 )
-from pipeline.darknet_fork import FORK_INFO, ForkInfo
 
 ERROR, WARNING = "error", "warning"
 _STRING_KEYS = ("activation", "policy", "mask", "anchors", "steps", "scales", "layers")
@@ -169,18 +168,8 @@ def _head(ctx: LintContext, h: Head, ref: int | None, source: str) -> Iterator[F
             ln = before.find(key)
             yield _f(ctx, "filters", ERROR, ln.number if ln else before.line,
                      f"{key}={have} before {name} (line {s.line}) must be {want} for its "
-                     f"classes={classes} ({_formula(h, classes)}); darknet aborts")
+                     f"classes={classes} ({h.filters_formula(classes)}); darknet aborts")
     yield from _anchors(ctx, h, name)
-
-
-def _formula(h: Head, classes: int) -> str:
-    kind = h.section.type
-    extra = {"[yolo]": 5, "[Gaussian_yolo]": 9}.get(kind)
-    if extra is not None:
-        return f"(classes+{extra})*masks = ({classes}+{extra})*{h.masks}"
-    if kind == "[region]":
-        return "(classes+coords+1)*num"
-    return "side*side*((1+coords)*num+classes)"
 
 
 def _anchors(ctx: LintContext, h: Head, name: str) -> Iterator[Finding]:
@@ -228,7 +217,8 @@ def rule_net(ctx: LintContext) -> Iterator[Finding]:
                  f"batch={batch} is not divisible by subdivisions={subdiv}")
     elif batch <= 1:
         yield _f(ctx, "test-mode", WARNING, b_line,
-                 f"batch={batch} subdivisions={subdiv}: test values; train with e.g. 64/16")
+                 f"batch={batch} subdivisions={subdiv}: test values; train with e.g. "
+                 f"{TRAIN_BATCH}/{TRAIN_SUBDIVISIONS}")
     yield from _schedule(ctx, detector)
 
 
@@ -242,8 +232,8 @@ def _schedule(ctx: LintContext, detector: bool) -> Iterator[Finding]:
         if mb < rule:
             chosen = chosen_max_batches(ctx.cfg) == mb
             yield _f(ctx, "max-batches", WARNING if chosen else ERROR, where,
-                     f"max_batches={mb} is below the rule max(2000*{ref} classes, "
-                     f"{ctx.train_images} images, 6000) = {rule}"
+                     f"max_batches={mb} is below the rule "
+                     f"{max_batches_formula(ref, ctx.train_images)}"
                      + ("; chosen with configs --max-batches (a short run)" if chosen else ""))
         elif mb >= 10 * rule:
             yield _f(ctx, "max-batches-high", WARNING, where,
