@@ -3,7 +3,8 @@
 Any layout `open_dataset` reads (our folder, a data.yaml, a .data); labels are looked for
 where that layout's tool looks for them.
 
-Problems (each one a row of the report file, `kind  file[:line]  detail`):
+Problems (each one a row of the report file, `kind  file[:line]  detail`); the label-line
+and listing names are `pipeline.label_lines`', shared with `check-cfg --data`:
 
 - label lines: `bad_field_count`, `bad_number`, `class_out_of_range`,
   `coord_out_of_range` (a value outside [0, 1]), `non_positive_size`;
@@ -36,9 +37,10 @@ from tqdm import tqdm
 from pipeline.core import Problem
 from pipeline.darknet.paths import LABEL_PATH, unread_by
 from pipeline.datafiles import read_names
-from pipeline.dataset import Dataset, LineError, label_bytes, open_dataset, parse_line
+from pipeline.dataset import Dataset, open_dataset
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_writer
+from pipeline.label_lines import MISSING_IMAGE, MISSING_LABEL, RELATIVE_PATH, check_lines, label_bytes
 
 REPORT_NAME = "check-report.tsv"
 WHY = {"missing": "missing where it looks", "differs": "a different file there",
@@ -74,16 +76,8 @@ def check_label(data: bytes, num_classes: int, where: str) -> tuple[int, list[Pr
 
     Example: `check_label(b"0 0.5 0.5 0 0.1\\n", 1, "a.txt")` -> (0, [non_positive_size a.txt:1]).
     """
-    boxes, problems = 0, []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            parse_line(line, num_classes)
-            boxes += 1
-        except LineError as exc:
-            problems.append(Problem(exc.kind, f"{where}:{number}", exc.detail))
-    return boxes, problems
+    boxes, bad = check_lines(data, num_classes)
+    return boxes, [Problem(exc.kind, f"{where}:{number}", exc.detail) for number, exc in bad]
 
 
 def _decodable(path: str) -> bool:
@@ -144,24 +138,24 @@ def _listing_problems(ds: Dataset, report: CheckReport, present: list[str],
         for image, where in tqdm(ds.entries(split), desc=f"check {split}", unit="img",
                                  disable=not progress):
             if not os.path.isabs(image):
-                yield Problem("relative_path", where, image)
+                yield Problem(RELATIVE_PATH, where, image)
             if image in seen:
                 yield Problem("listed_twice", where, image)
                 continue
             seen.add(image)
             report.images += 1
             if not os.path.exists(image):
-                yield Problem("missing_image", image, where)
+                yield Problem(MISSING_IMAGE, image, where)
                 continue
             present.append(image)
             label = ds.label_path(image)
             if label is None:  # a layout rule that reads no label for this image
-                yield Problem("missing_label", image, f"{ds.manifest.source.get('labels')} "
+                yield Problem(MISSING_LABEL, image, f"{ds.manifest.source.get('labels')} "
                               "reads no label for this file extension")
                 continue
             data = label_bytes(label)
             if data is None:
-                yield Problem("missing_label", label, image)
+                yield Problem(MISSING_LABEL, label, image)
                 continue
             report.labels += 1
             boxes, problems = check_label(data, ds.num_classes, label)

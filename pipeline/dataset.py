@@ -5,13 +5,12 @@ Used by `subset`, `check`, `stats` and `configs`. `open_dataset` takes our datas
 label `<stem>.txt` lies beside it), the folder above it that `convert` wrote into
 (`ROOT/yolo`), an Ultralytics `data.yaml` or a darknet `.data` (read by
 `pipeline.dataset_sources`, labels found where that tool looks). Label files are read
-with `pipeline.io.read_bytes` (~3 us a file): at ImageNet scale (544,546 labels) a full
+with `label_lines.label_bytes` (~3 us a file): at ImageNet scale (544,546 labels) a full
 pass takes seconds, so no index is kept.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pipeline.darknet.paths import unread_by
 from pipeline.datafiles import read_list as read_list_file
 from pipeline.dataset_sources import Layout, read_darknet, read_ultralytics
 from pipeline.errors import UserError
-from pipeline.io import read_bytes
+from pipeline.label_lines import LineError, label_bytes, parse_line
 from pipeline.labels import label_path_beside
 from pipeline.manifest import (
     MANIFEST_NAME,
@@ -37,15 +36,6 @@ from pipeline.manifest import (
 #: What `open_dataset` looks for in a folder, in this order.
 LOOKED_FOR = "manifest.json, data.yaml, *.data"
 YAML_NAMES = ("data.yaml", "data.yml")
-
-
-class LineError(ValueError):
-    """A label line that is not `<id> <cx> <cy> <w> <h>` with valid values."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -244,39 +234,3 @@ def read_list(path: str | Path) -> list[str]:
     if not Path(path).is_file():
         raise UserError(f"list file {path} is missing", "re-run the stage that wrote it")
     return read_list_file(path)
-
-
-def label_bytes(path: str | None) -> bytes | None:
-    """Whole content of a (small) label file, or None when it is missing or unreadable
-    (a folder, no permission; or no path at all): darknet cannot use it either.
-    """
-    if path is None:
-        return None
-    try:
-        return read_bytes(path)
-    except OSError:
-        return None
-
-
-def parse_line(line: bytes, num_classes: int) -> tuple[int, float, float, float, float]:
-    """Parse and check one label line; raises `LineError` naming what is wrong.
-
-    Example: `parse_line(b"1 0.5 0.5 0.2 0.1", 3)` -> `(1, 0.5, 0.5, 0.2, 0.1)`.
-    """
-    fields = line.split()
-    if len(fields) != 5:
-        raise LineError("bad_field_count", f"{len(fields)} fields, expected 5")
-    try:
-        cid = int(fields[0])
-        cx, cy, w, h = (float(f) for f in fields[1:])
-    except ValueError:
-        raise LineError("bad_number", line.decode(errors="replace")[:60]) from None
-    if not all(math.isfinite(v) for v in (cx, cy, w, h)):
-        raise LineError("bad_number", line.decode(errors="replace")[:60])
-    if not 0 <= cid < num_classes:
-        raise LineError("class_out_of_range", f"id {cid} not in 0..{num_classes - 1}")
-    if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
-        raise LineError("coord_out_of_range", f"{cx:g} {cy:g} {w:g} {h:g} not in [0,1]")
-    if w <= 0 or h <= 0:
-        raise LineError("non_positive_size", f"width {w:g}, height {h:g}")
-    return cid, cx, cy, w, h

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.dataset import LineError, label_bytes, open_dataset, parse_line
+from pipeline.dataset import open_dataset
+from pipeline.label_lines import LineError, label_bytes, parse_line
 from pipeline.labels import label_path_beside
 
 PERCENTILES = (5, 25, 50, 75, 95)

@@ -28,16 +28,9 @@ from pipeline.class_choice import Choice, ClassRule, choose_classes, load_synony
 from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, write_dataset
 from pipeline.core import Problem
 from pipeline.darknet.paths import pjreddie_label_path
-from pipeline.dataset import (
-    Dataset,
-    LineError,
-    counted_manifest,
-    label_bytes,
-    open_dataset,
-    parse_line,
-    read_list,
-)
+from pipeline.dataset import Dataset, counted_manifest, open_dataset, read_list
 from pipeline.errors import UserError
+from pipeline.label_lines import MISSING_LABEL, LineError, label_bytes, parse_line
 from pipeline.labels import LabelResult, label_path_beside
 from pipeline.manifest import (
     MANIFEST_NAME,
@@ -132,7 +125,7 @@ def scan_split(ds: Dataset, split: str, old_to_new: dict[int, int], keep_empty: 
         label = ds.label_path(src)
         data = label_bytes(label)
         if data is None or label is None:
-            scan.problems.append(Problem("missing_label", label or src, src))
+            scan.problems.append(Problem(MISSING_LABEL, label or src, src))
             continue
         lines = [line for line in data.splitlines() if line.strip()]
         if not any(line.split(None, 1)[0] in wanted for line in lines):

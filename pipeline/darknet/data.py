@@ -3,7 +3,8 @@
 Facts (pjreddie's Debian binary): labels are looked for where `pipeline.darknet.paths`
 says; a missing label file ends training with "Couldn't open file" and exit code 0; a
 class id >= classes is not reported; a missing image can crash it. Both forks remove every
-space from `.data` values.
+space from `.data` values. Listed images and label lines are checked with the rules and
+problem names `check` uses (`pipeline.label_lines`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from pipeline.darknet.lint import ERROR, WARNING, Finding
 from pipeline.darknet.paths import EXTENSIONS, LABEL_PATH
 from pipeline.datafiles import DATA_KEYS, DataFile, read_names, read_text
 from pipeline.errors import CfgError
+from pipeline.label_lines import (
+    MISSING_IMAGE,
+    MISSING_LABEL,
+    RELATIVE_PATH,
+    check_lines,
+    label_bytes,
+)
 from pipeline.labels import label_path_beside
 
 #: Keys AlexeyAB's darknet also reads from a .data file.
@@ -148,45 +156,23 @@ def _image(list_path: str, number: int, image: str, fork: str, label_of, classes
         out.add(Finding(rule, ERROR, file, line, message))
 
     if not os.path.isabs(image):
-        add("list-relative", f"{image} is relative: darknet resolves it from its working folder")
+        add(RELATIVE_PATH, f"{image} is relative: darknet resolves it from its working folder")
     if not os.path.isfile(image):
-        add("image-missing", f"{image} does not exist (pjreddie may crash with signal 11)")
+        add(MISSING_IMAGE, f"{image} does not exist (pjreddie may crash with signal 11)")
+        return
     label = label_of(image)
     if label is None:
         exts = " ".join(EXTENSIONS[fork])
-        add("image-extension", f"{image}: {fork}'s darknet knows only {exts}; it would read "
+        add(MISSING_LABEL, f"{image}: {fork}'s darknet knows only {exts}; it would read "
             "the image itself as its label")
         return
-    if not os.path.isfile(label):
+    data = label_bytes(label)
+    if data is None:
         beside = label_path_beside(image)
         why = (f" (it rewrites the path; the label beside the image, {beside}, is not read)"
                if label != beside and os.path.isfile(beside) else "")
-        add("label-missing", f"{fork}'s darknet looks for {label}: missing{why}; pjreddie "
-            "then stops training with exit code 0")
+        add(MISSING_LABEL, f"{fork}'s darknet looks for {label}: missing or unreadable{why}; "
+            "pjreddie then stops training with exit code 0")
         return
-    _label(label, classes, out)
-
-
-def _label(path: str, classes: int, out: Findings) -> None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        out.add(Finding("label-unreadable", ERROR, path, 0, f"cannot read: {exc.strerror}"))
-        return
-    for i, ln in enumerate(lines, 1):
-        parts = ln.split()
-        if not parts:
-            continue
-        try:
-            cid = int(parts[0])
-            [float(p) for p in parts[1:5]]
-        except ValueError:
-            cid = None
-        if cid is None or len(parts) < 5:
-            out.add(Finding("label-format", ERROR, path, i,
-                            f"not '<class> <cx> <cy> <w> <h>': {ln.strip()[:60]!r}"))
-        elif not 0 <= cid < classes:
-            out.add(Finding("class-id", ERROR, path, i,
-                            f"class id {cid} outside 0..{classes - 1} (darknet does not "
-                            "report it)"))
+    for line, exc in check_lines(data, classes)[1]:
+        add(exc.kind, exc.detail, file=label, line=line)

@@ -112,7 +112,7 @@ def test_missing_label_is_refused_before_the_start(tmp_path):
     missing = label_path_beside((cfg / "train.txt").read_text().split()[0])
     Path(missing).unlink()
     refused = cli("train", cfg, "--out", tmp_path / "run", "--backend", "darknet")
-    assert refused.returncode == 2 and missing in refused.stderr and "[label-missing]" in refused.stderr
+    assert refused.returncode == 2 and missing in refused.stderr and "[missing_label]" in refused.stderr
     assert not (tmp_path / "run").exists()
 
 

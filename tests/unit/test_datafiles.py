@@ -136,8 +136,10 @@ def test_pjreddie_path_rewrite_and_extensions(tmp_path):
         "ok/3.jpg": "0 0.5 0.5 0.2 0.2\n",
     })
     pj = lint_data(read_data(data), "pjreddie")
-    assert _rules(pj) == {"label-missing": 1, "image-extension": 1}
-    missing = next(f for f in pj.findings.items if f.rule == "label-missing")
+    assert _rules(pj) == {"missing_label": 2}
+    unknown = next(f for f in pj.findings.items if "2.jpeg" in f.message)
+    assert "knows only .jpg .png .JPG .JPEG" in unknown.message
+    missing = next(f for f in pj.findings.items if "dlabelsings" in f.message)
     assert "dlabelsings/1.txt" in missing.message and "beside the image" in missing.message
     assert missing.file == str(root / "train.txt") and missing.line == 1
     assert lint_data(read_data(data), "alexeyab").findings.counts == {}
@@ -153,9 +155,9 @@ def test_labels_pictures_and_class_ids(tmp_path):
     with open(root / "train.txt", "a") as f:
         f.write(f"{root}/a/gone.jpg\nrel/4.jpg\n")
     summary = lint_data(read_data(data), "pjreddie")
-    assert _rules(summary) == {"class-id": 1, "label-missing": 3, "label-format": 1,
-                               "image-missing": 2, "list-relative": 1}
-    cid = next(f for f in summary.findings.items if f.rule == "class-id")
+    assert _rules(summary) == {"class_out_of_range": 1, "missing_label": 1, "bad_field_count": 1,
+                               "missing_image": 2, "relative_path": 1}
+    cid = next(f for f in summary.findings.items if f.rule == "class_out_of_range")
     assert (cid.file, cid.line) == (str(root / "a" / "1.txt"), 2)
 
 
