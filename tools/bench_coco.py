@@ -1,6 +1,6 @@
 """Benchmark: `convert coco` vs Ultralytics' `convert_coco` vs the orjson floor, on one file.
 
-The file is generated (`pipeline.synth_coco`): ~110 MB, 29,600 images, 215,000 annotations
+The file is generated (`pipeline.synth.coco`): ~110 MB, 29,600 images, 215,000 annotations
 with polygons and ~1% crowd RLE, i.e. 25% of train2017. Each contender runs as its own
 process, alternately, REPEATS times; the table gives medians. Memory: the peak RSS of the
 largest process of the run (from `wait4`, as the kernel counts it), and the peak of the
@@ -119,7 +119,7 @@ def _prepare(work: Path, copy_from: Path | None = None) -> tuple[Path, Path]:
         return js, images
     shutil.rmtree(work, ignore_errors=True)
     if copy_from is None:
-        code = ("import sys; from pipeline.synth_coco import make_coco_json, make_coco_images; "
+        code = ("import sys; from pipeline.synth.coco import make_coco_json, make_coco_images; "
                 f"p = make_coco_json(sys.argv[1], images={IMAGES}, annotations={ANNOTATIONS}); "
                 "make_coco_images(p, sys.argv[2])")
         subprocess.run([sys.executable, "-c", code, str(js), str(images)], check=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.synth import SynthSpec, make_imagenet_tree
+from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 TOOLS = Path(__file__).resolve().parent
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))

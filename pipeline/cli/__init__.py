@@ -118,27 +118,22 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import convert, synth
+    """Add every command family's commands to `cli`: one module per family, each listed here."""
+    from pipeline.cli import bench, configs, convert, report, run, subset, synth, train
 
-    cli.add_command(convert.convert)
-    cli.add_command(synth.synth)
-    from pipeline.cli import convert_coco  # noqa: F401  (adds convert/synth coco, voc)
-    from pipeline.cli import subset as subset_family  # subset, check, stats
-    for command in (subset_family.subset, subset_family.check, subset_family.stats):
-        cli.add_command(command)
-    from pipeline.cli import configs as configs_family  # configs, check-cfg
-    for command in (configs_family.configs, configs_family.check_cfg):
-        cli.add_command(command)
-    from pipeline.cli import report as report_family  # summarize
-    cli.add_command(report_family.summarize)
-    from pipeline.cli import train as train_family  # train, resume, stop, status, estimate
-    for command in (train_family.train, train_family.resume, train_family.stop, train_family.status,
-                    train_family.estimate):
-        cli.add_command(command)
-    from pipeline.cli import bench as bench_family  # bench train
-    from pipeline.cli import run as run_family  # run
-    cli.add_command(run_family.run)
-    cli.add_command(bench_family.bench)
+    families = (
+        (convert.convert,),  # convert imagenet|coco|voc
+        (synth.synth,),  # synth imagenet|coco|voc
+        (subset.subset, subset.check, subset.stats),
+        (configs.configs, configs.check_cfg),
+        (report.summarize,),
+        (train.train, train.resume, train.stop, train.status, train.estimate),
+        (run.run,),
+        (bench.bench,),  # bench train
+    )
+    for family in families:
+        for command in family:
+            cli.add_command(command)
 
 
 _register()

@@ -102,7 +102,7 @@ def _convert_run(ctx: Context) -> Outcome:
 
 
 def _make_synth(ctx: Context) -> None:
-    from pipeline.synth import SynthSpec, make_imagenet_tree
+    from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
     s = ctx.spec.source.synth
     if s is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.synth_yolo import CLASSES, make_darknet_tree, make_roboflow_export, make_ultralytics_tree
+from pipeline.synth.yolo import CLASSES, make_darknet_tree, make_roboflow_export, make_ultralytics_tree
 
 TEMPLATE = Path(__file__).parents[1] / "data" / "cfg" / "tiny_yolo.cfg"
 CHOSEN = ("car", "person")  # source ids 1 and 2 -> 0 and 1

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import invoke
 
-from pipeline.synth import make_imagenet_tree
+from pipeline.synth.imagenet import make_imagenet_tree
 
 REPO = Path(__file__).resolve().parents[2]
 CFG_FILES = sorted((REPO / "cfg").glob("*.yaml"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.synth_voc import make_flat_voc
+from pipeline.synth.voc import make_flat_voc
 
 TEMPLATE = Path(__file__).parents[1] / "data" / "cfg" / "tiny_yolo.cfg"
 

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.convert import ConvertOptions
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.synth import SynthSpec, make_imagenet_tree
+from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 
 def test_ultralytics_finds_the_labels_beside_the_images(tmp_path):

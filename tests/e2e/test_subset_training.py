@@ -19,7 +19,7 @@ from pipeline.dataset import read_list
 from pipeline.labels import label_path_beside
 from pipeline.sources.imagenet import convert_imagenet
 from pipeline.subset import SubsetOptions, build_subset
-from pipeline.synth import make_imagenet_tree, wnid
+from pipeline.synth.imagenet import make_imagenet_tree, wnid
 
 DARKNET = shutil.which("darknet") or "/usr/bin/darknet"
 TEMPLATE = Path("/usr/share/darknet/cfg/yolov3-tiny.cfg")

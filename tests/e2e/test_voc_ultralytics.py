@@ -9,8 +9,8 @@ import numpy as np
 from pipeline.convert import ConvertOptions
 from pipeline.sources.coco import convert_coco
 from pipeline.sources.voc import convert_voc
-from pipeline.synth_coco import make_coco_images, make_coco_json
-from pipeline.synth_voc import make_voc_tree
+from pipeline.synth.coco import make_coco_images, make_coco_json
+from pipeline.synth.voc import make_voc_tree
 
 
 def _scan(list_file: str, names: list[str], task: str = "detect"):

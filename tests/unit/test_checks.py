@@ -11,7 +11,7 @@ from pipeline.convert import ConvertOptions
 from pipeline.dataset import open_dataset
 from pipeline.labels import label_path_beside
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.synth import make_imagenet_tree
+from pipeline.synth.imagenet import make_imagenet_tree
 
 
 @pytest.fixture

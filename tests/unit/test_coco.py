@@ -407,7 +407,7 @@ def test_split_names_cannot_write_outside_the_dataset_folder(tmp_path):
 
 
 def test_synth_coco_json_is_written_atomically(tmp_path, monkeypatch):
-    from pipeline import synth_coco
+    from pipeline.synth import coco as synth_coco
 
     js = synth_coco.make_coco_json(tmp_path / "instances_x.json", images=5, annotations=20)
     before = js.read_bytes()

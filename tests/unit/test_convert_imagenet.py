@@ -13,7 +13,7 @@ from pipeline.convert import ConvertOptions
 from pipeline.errors import UserError
 from pipeline.manifest import read_manifest
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.synth import SynthSpec, make_imagenet_tree
+from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 TRAIN = Path("ILSVRC/Data/CLS-LOC/train")
 VAL = Path("ILSVRC/Data/CLS-LOC/val")

@@ -11,7 +11,7 @@ import pytest
 from pipeline.dataset import open_dataset
 from pipeline.errors import FormatError, UserError
 from pipeline.labels import ultralytics_label_path
-from pipeline.synth_yolo import CLASSES, make_darknet_tree, make_roboflow_export, make_ultralytics_tree
+from pipeline.synth.yolo import CLASSES, make_darknet_tree, make_roboflow_export, make_ultralytics_tree
 
 
 @pytest.mark.parametrize(("image", "label"), [

@@ -14,7 +14,7 @@ import pipeline.labels
 from pipeline.convert import ConvertOptions
 from pipeline.errors import FormatError
 from pipeline.sources.imagenet import convert_imagenet
-from pipeline.synth import SynthSpec, make_imagenet_tree
+from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 TRAIN = Path("ILSVRC/Data/CLS-LOC/train")
 ANN = Path("ILSVRC/Annotations/CLS-LOC/train")

@@ -9,7 +9,7 @@ from pipeline.manifest import ClassInfo, Manifest, SplitInfo, read_manifest, wri
 from pipeline.sources.imagenet import convert_imagenet
 from pipeline.stats import dataset_stats, public, render_text
 from pipeline.stats_chart import draw_chart
-from pipeline.synth import make_imagenet_tree
+from pipeline.synth.imagenet import make_imagenet_tree
 
 LABELS = {
     "a": "0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.4 0.1\n",

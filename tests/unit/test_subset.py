@@ -20,7 +20,7 @@ from pipeline.labels import label_path_beside
 from pipeline.manifest import ClassCount, ClassInfo, read_manifest
 from pipeline.sources.imagenet import convert_imagenet, parse_synsets
 from pipeline.subset import SubsetOptions, build_subset, remap_label
-from pipeline.synth import class_name, make_imagenet_tree, wnid
+from pipeline.synth.imagenet import class_name, make_imagenet_tree, wnid
 
 DATA = Path(__file__).parents[1] / "data" / "imagenet"
 KEEP = [3, 6, 2, 5, 1, 4, 6, 2]  # annotated train images kept per class (of 6 generated)

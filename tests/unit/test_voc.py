@@ -10,7 +10,7 @@ from conftest import black_jpeg
 from pipeline.convert import ConvertOptions
 from pipeline.errors import FormatError, UserError
 from pipeline.sources.voc import convert_voc, darknet_label_paths, read_class_file
-from pipeline.synth_voc import make_voc_tree
+from pipeline.synth.voc import make_voc_tree
 
 ONE = ConvertOptions(workers=1)
 

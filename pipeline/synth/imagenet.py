@@ -13,15 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-_COLOURS = (  # name, BGR
-    ("red", (40, 40, 220)), ("blue", (220, 90, 30)), ("green", (60, 200, 60)), ("yellow", (40, 220, 230)),
-    ("purple", (200, 60, 150)), ("orange", (20, 140, 250)), ("white", (235, 235, 235)),
-    ("pink", (190, 150, 250)), ("teal", (170, 170, 20)), ("brown", (30, 80, 140)),
-)
-_SHAPES = ("square", "disc", "triangle")
+from pipeline.synth.draw import COLOURS, SHAPES, draw_jpeg, random_boxes
+from pipeline.synth.voc import voc_xml
 
 
 @dataclass(frozen=True)
@@ -48,53 +41,8 @@ def class_name(index: int) -> str:
 
     Colour and shape cycle together every 30 classes; later ones get a number.
     """
-    name = f"{_COLOURS[index % 10][0]} {_SHAPES[index % 3]}"
+    name = f"{COLOURS[index % 10][0]} {SHAPES[index % 3]}"
     return name if index < 30 else f"{name} {index // 30}"
-
-
-def _xml(folder: str, stem: str, width: int, height: int, boxes: list[tuple[str, tuple]]) -> str:
-    objects = "".join(
-        f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n"
-        f"\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
-        f"\t\t\t<xmin>{x1}</xmin>\n\t\t\t<ymin>{y1}</ymin>\n\t\t\t<xmax>{x2}</xmax>\n"
-        f"\t\t\t<ymax>{y2}</ymax>\n\t\t</bndbox>\n\t</object>\n"
-        for name, (x1, y1, x2, y2) in boxes
-    )
-    return (
-        f"<annotation>\n\t<folder>{folder}</folder>\n\t<filename>{stem}</filename>\n"
-        f"\t<source>\n\t\t<database>ILSVRC_2012</database>\n\t</source>\n"
-        f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n"
-        f"\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n{objects}</annotation>"
-    )
-
-
-def draw_jpeg(width: int, height: int, boxes: list[tuple[int, tuple]], rng: random.Random) -> bytes:
-    """JPEG bytes of a plain background with each (class, box) drawn as its class's shape and colour."""
-    image = np.full((height, width, 3), rng.randrange(30, 90), np.uint8)
-    for cls, (x1, y1, x2, y2) in boxes:
-        colour = _COLOURS[cls % 10][1]
-        shape = _SHAPES[cls % 3]
-        if shape == "square":
-            cv2.rectangle(image, (x1, y1), (x2, y2), colour, -1)
-        elif shape == "disc":
-            cv2.ellipse(image, (((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1, y2 - y1), 0), colour, -1)
-        else:
-            pts = np.array([[(x1 + x2) // 2, y1], [x1, y2], [x2, y2]], np.int32)
-            cv2.fillPoly(image, [pts], colour)
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return data.tobytes()
-
-
-def random_boxes(rng: random.Random, width: int, height: int, classes: list[int]) -> list[tuple[int, tuple]]:
-    """One random (class, integer corner box) inside the image per entry of `classes`."""
-    out = []
-    for cls in classes:
-        bw = rng.randint(max(8, width // 5), max(9, width * 3 // 4))
-        bh = rng.randint(max(8, height // 5), max(9, height * 3 // 4))
-        x1 = rng.randint(0, width - bw)
-        y1 = rng.randint(0, height - bh)
-        out.append((cls, (x1, y1, x1 + bw - 1, y1 + bh - 1)))
-    return out
 
 
 def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs: object) -> Path:
@@ -159,6 +107,12 @@ def make_imagenet_tree(root: str | Path, spec: SynthSpec | None = None, **kwargs
     (sets / "val.txt").write_text("".join(val_list))
     (sets / "test.txt").write_text("")
     return root
+
+
+def _xml(folder: str, stem: str, width: int, height: int, named: list[tuple[str, tuple]]) -> str:
+    """CLS-LOC's XML: `<filename>` is the stem, no final newline."""
+    return voc_xml(folder=folder, filename=stem, database="ILSVRC_2012", width=width, height=height,
+                   objects=[(name, box, False) for name, box in named], final_newline=False)
 
 
 def _prediction(named: list[tuple[str, tuple]]) -> str:

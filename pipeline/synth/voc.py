@@ -11,12 +11,18 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.synth import draw_jpeg, random_boxes
+from pipeline.synth.draw import draw_jpeg, random_boxes
 
 VOC_CLASSES = ("bicycle", "car", "cat", "dog", "person")
 
 
-def _xml(stem: str, width: int, height: int, objects: list[tuple[str, tuple, bool]]) -> str:
+def voc_xml(*, folder: str, filename: str, database: str, width: int, height: int,
+            objects: list[tuple[str, tuple, bool]], final_newline: bool = True) -> str:
+    """A VOC `<annotation>` in VOC2007's layout (tab indent, `<source>`, `<pose>`,
+    `<truncated>`, `<difficult>`); `objects` are (name, (x1, y1, x2, y2), difficult).
+
+    ImageNet's CLS-LOC XML is the same schema with no final newline.
+    """
     body = "".join(
         f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n"
         f"\t\t<difficult>{int(difficult)}</difficult>\n\t\t<bndbox>\n\t\t\t<xmin>{x1}</xmin>\n"
@@ -24,11 +30,16 @@ def _xml(stem: str, width: int, height: int, objects: list[tuple[str, tuple, boo
         for name, (x1, y1, x2, y2), difficult in objects
     )
     return (
-        f"<annotation>\n\t<folder>VOC2007</folder>\n\t<filename>{stem}.jpg</filename>\n"
-        f"\t<source>\n\t\t<database>synthetic</database>\n\t</source>\n"
+        f"<annotation>\n\t<folder>{folder}</folder>\n\t<filename>{filename}</filename>\n"
+        f"\t<source>\n\t\t<database>{database}</database>\n\t</source>\n"
         f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n"
-        f"\t</size>\n\t<segmented>0</segmented>\n{body}</annotation>\n"
+        f"\t</size>\n\t<segmented>0</segmented>\n{body}</annotation>" + ("\n" if final_newline else "")
     )
+
+
+def _xml(stem: str, width: int, height: int, objects: list[tuple[str, tuple, bool]]) -> str:
+    return voc_xml(folder="VOC2007", filename=f"{stem}.jpg", database="synthetic", width=width,
+                   height=height, objects=objects)
 
 
 def make_voc_tree(

@@ -11,7 +11,7 @@ tool keeps them, the description file each tool reads.
   ROOT: `data/obj/*.jpg` with the labels beside, `data/obj.data` whose `train`/`valid`/
   `names` and list lines are RELATIVE to ROOT (darknet's working folder).
 
-Boxes are drawn with `synth.draw_jpeg`; coordinates are written with 6 significant digits
+Boxes are drawn with `synth.draw.draw_jpeg`; coordinates are written with 6 significant digits
 (not our 6 decimals), so a reader that reformats them is caught. Deterministic for a seed.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.synth import draw_jpeg, random_boxes
+from pipeline.synth.draw import draw_jpeg, random_boxes
 
 CLASSES = ("bus", "car", "person", "bicycle")
 
