@@ -6,13 +6,15 @@ writes the label with `write_if_changed` (identical files are not rewritten). Th
 process streams results, in job order, into `<dataset>/<split>.txt` (absolute image paths)
 and `<dataset>/problems-<split>.tsv`, and sums the counts into a `SplitInfo`.
 
-Rerun cache: after a job, its result and a fingerprint of its inputs and outputs (names,
-sizes and mtimes) are saved in `<dataset>/.state/<split>/`, with the version of the label
-rules (`labels.rules_version`) and the size and mtime of every image whose header gave its
-size. A rerun whose fingerprint, rules and image stats all match reuses the result without
-parsing; any change (an edited XML, a replaced image, a label left short by a killed run,
-other options, an upgrade that changes a rule) redoes that job, comparing content file by
-file, so exactly the labels that change are rewritten.
+Rerun cache: after a job, its result and a fingerprint of its inputs (names, sizes and
+mtimes) are saved in `<dataset>/.state/<split>/`, with the version of the label rules
+(`labels.rules_version`), the size and mtime of every label it wrote or found up to date
+(taken on the open file as it was written, so no second stat) and of every image whose
+header gave its size. A rerun whose fingerprint, rules, label and image stats all match
+reuses the result without parsing; any change (an edited XML, a replaced image, a label
+left short by a killed run or edited, other options, an upgrade that changes a rule)
+redoes that job, comparing content file by file, so exactly the labels that change are
+rewritten.
 
 Engine API, used by every source:
 
@@ -41,7 +43,7 @@ from tqdm import tqdm
 
 from pipeline.core import ImageRecord, Problem, quoted
 from pipeline.errors import FormatError, UserError
-from pipeline.io import atomic_write, atomic_writer, image_size, write_if_changed
+from pipeline.io import atomic_write, atomic_writer, image_size, update_file
 from pipeline.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
 from pipeline.manifest import (
     MANIFEST_NAME,
@@ -89,9 +91,13 @@ class ConvertOptions:
         return f"unannotated={self.unannotated};difficult={self.difficult}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LabelItem:
-    """One image for the label writer; see the module docstring."""
+    """One image for the label writer; see the module docstring.
+
+    Not frozen: a frozen dataclass sets each field through `object.__setattr__`, which
+    makes this (one per image, 1.28M for ImageNet train) 4x dearer to build.
+    """
 
     image: str
     label: str
@@ -123,7 +129,8 @@ class Job(Protocol):
         ...
 
     def fingerprint(self, ctx: JobContext) -> str | None:
-        """A digest of everything the job reads and writes; None disables the cache."""
+        """A digest of everything the job reads (the engine keeps the stats of the labels it
+        writes); None disables the cache."""
         ...
 
 
@@ -182,6 +189,7 @@ class _State(msgspec.Struct):
     result: JobResult
     rules: str = ""
     sized_by: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    labels: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
 
 def header_size(image: str) -> tuple[int, int] | Problem:
@@ -215,8 +223,10 @@ def _file_token(path: str) -> str:
 
 
 def _still_valid(state: _State, fingerprint: str | None) -> bool:
-    """Whether a saved job state may be reused: same inputs, same rules, same sizing images."""
+    """Whether a saved job state may be reused: same inputs, same rules, same labels, same
+    sizing images."""
     return (state.fingerprint == fingerprint and state.rules == rules_version()
+            and all(_file_token(label) == token for label, token in state.labels)
             and all(_file_token(image) == token for image, token in state.sized_by))
 
 
@@ -233,12 +243,12 @@ def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
             state.result.unchanged = state.result.written + state.result.unchanged
             state.result.written = 0
             return state.result
-    result, sized_by = _write_labels(job, ctx)
+    result, sized_by, labels = _write_labels(job, ctx)
     fingerprint = job.fingerprint(ctx)
     if fingerprint is not None:
         try:
             state = msgspec.json.encode(_State(fingerprint, result, rules_version(),
-                                               [(image, _file_token(image)) for image in sized_by]))
+                                               [(image, _file_token(image)) for image in sized_by], labels))
         except UnicodeEncodeError:  # a file name that is not UTF-8: this job is simply not cached
             return result
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -246,9 +256,11 @@ def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
     return result
 
 
-def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str]]:
+def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str], list[tuple[str, str]]]:
+    """Write a job's labels; its result, the images that gave a size, (label, stat token)s."""
     res = JobResult(job.key)
     sized_by: list[str] = []
+    labels: list[tuple[str, str]] = []
     fixes: Counter = Counter()
     empty_policy = ctx.options.unannotated == "empty"
     for item in job.items(ctx):
@@ -281,13 +293,15 @@ def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str]]:
                 res.images_per_class[cid] = res.images_per_class.get(cid, 0) + 1
             for cid in label.class_ids:
                 res.boxes_per_class[cid] = res.boxes_per_class.get(cid, 0) + 1
-        if write_if_changed(item.label, label.text, exists=item.label_exists):
+        written, st = update_file(item.label, label.text, exists=item.label_exists)
+        if written:
             res.written += 1
         else:
             res.unchanged += 1
+        labels.append((item.label, stat_token(st)))
         res.listed.append(item.image)
     res.fixes = dict(fixes)
-    return res, sized_by
+    return res, sized_by, labels
 
 
 _WORKER: tuple[JobContext, Path] | None = None

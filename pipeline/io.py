@@ -66,6 +66,12 @@ def write_if_changed(path: str, data: bytes, exists: bool | None = None) -> bool
     differs from `data` and is therefore redone. `exists=False` (the caller listed the
     folder and saw no such file) skips the read.
     """
+    return update_file(path, data, exists)[0]
+
+
+def update_file(path: str, data: bytes, exists: bool | None = None) -> tuple[bool, os.stat_result]:
+    """`write_if_changed` that also returns the file's stat afterwards, taken on the open
+    descriptor (cheaper than an `os.stat` of the path later; the rerun cache keeps it)."""
     if exists is not False:
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -74,7 +80,7 @@ def write_if_changed(path: str, data: bytes, exists: bool | None = None) -> bool
         else:
             try:
                 if os.read(fd, len(data) + 1) == data:
-                    return False
+                    return False, os.fstat(fd)
             finally:
                 os.close(fd)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -82,19 +88,36 @@ def write_if_changed(path: str, data: bytes, exists: bool | None = None) -> bool
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        return True, os.fstat(fd)
     finally:
         os.close(fd)
-    return True
 
 
 def read_bytes(path: str) -> bytes:
-    """A whole small file, with the fewest system calls (hot path: one call per XML)."""
+    """A whole small file, with the fewest system calls (hot path: one call per label read)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str) -> tuple[bytes, os.stat_result]:
+    """A whole small file and its stat, taken on the open descriptor (hot path: one call per
+    XML, whose size and mtime the rerun cache keeps): open, fstat, one read, close."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        data = os.read(fd, st.st_size + 1)
+        if len(data) != st.st_size:  # it grew or shrank meanwhile, or a short read: read to the end
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data, st
     finally:
         os.close(fd)
 

@@ -35,7 +35,7 @@ from pipeline.convert import (
 from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
 from pipeline.darknet.paths import PJREDDIE_REWRITES
 from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, read_bytes, read_text, xml_parser
+from pipeline.io import image_size, read_file, read_text, xml_parser
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.vocxml import parse_voc_xml
 
@@ -139,6 +139,7 @@ class ImagenetJob:
     csv_rows: tuple[tuple[str, str, str], ...] | None = None
     _images: dict[str, str] | None = field(default=None, repr=False, compare=False)
     _labels: set[str] | None = field(default=None, repr=False, compare=False)
+    _read: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def images(self) -> dict[str, str]:
         """{stem: file name} of this job's images (listed once per job)."""
@@ -219,7 +220,9 @@ class ImagenetJob:
     def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
         if stem in xmls:
             path = xmls[stem]
-            record = parse_voc_xml(read_bytes(path), path, parser)
+            data, st = read_file(path)
+            self._read[path] = stat_token(st)  # as read: an edit after this redoes the job
+            record = parse_voc_xml(data, path, parser)
             if record.width > 0 and record.height > 0:
                 return record, ()
             fixes: tuple[str, ...] = ("size_from_image",)
@@ -231,28 +234,19 @@ class ImagenetJob:
         return replace(record, width=width, height=height), fixes
 
     def fingerprint(self, ctx: JobContext) -> str:
-        """Names, sizes and mtimes of this job's images, annotations and labels, and options."""
-        images = self.images()
+        """Names of this job's images, names, sizes and mtimes of its annotations, and options.
+
+        An annotation this run read gives the stat taken as it was read; the engine keeps
+        the labels' own stats.
+        """
         parts = [ctx.options.label_fingerprint(), self.key, self.image_dir, self.ann_dir, self.label_dir]
         parts.append(",".join(sorted(ctx.class_ids, key=ctx.class_ids.__getitem__)))
-        parts.extend(sorted(images.values()))
+        parts.extend(sorted(self.images().values()))
+        read = self._read
         for stem, path in sorted(self.xml_files().items()):
-            parts.append(f"{stem}={_stat(path)}")
+            parts.append(f"{stem}={read.get(path) or _stat(path)}")
         parts.extend(f"{s}|{p}" for s, p, _ in self.csv_rows or ())
-        parts.extend(self._label_stats(images))
         return digest(parts)
-
-    def _label_stats(self, images: dict[str, str]) -> list[str]:
-        """`stem=size:mtime` of each image's label that exists, in stem order."""
-        if self.image_names is None:  # a whole folder: one listing, no failed stat per absent label
-            try:
-                entries = [e for e in os.scandir(self.label_dir) if e.name.endswith(".txt")]
-            except FileNotFoundError:
-                entries = []
-            found = {e.name[:-4]: e for e in entries if e.name[:-4] in images}
-            return [f"{stem}={_stat(found[stem].path)}" for stem in sorted(found)]
-        stats = ((stem, _stat(f"{self.label_dir}/{stem}.txt")) for stem in sorted(images))
-        return [f"{stem}={token}" for stem, token in stats if token != stat_token(None)]
 
 
 def _stat(path: str) -> str:

@@ -122,6 +122,16 @@ def test_rerun_redoes_a_short_label_and_an_edited_xml(tree):
     )
 
 
+def test_rerun_redoes_a_label_edited_to_the_same_size_and_a_deleted_one(tree):
+    convert_imagenet(tree, splits=("train",), options=one())
+    good = labels_of(tree)
+    edited = tree / TRAIN / "n10007919/n10007919_1.txt"
+    edited.write_bytes(b"3" + edited.read_bytes()[1:])  # another class id, same size
+    os.utime(edited, ns=(1, 1))  # and an mtime of its own, whatever the clock's grain
+    (tree / TRAIN / "n10015838/n10015838_2.txt").unlink()
+    info = convert_imagenet(tree, splits=("train",), options=one()).splits["train"]
+    assert info.labels_written == 2 and labels_of(tree) == good
+
 def test_problems_are_counted_listed_and_do_not_stop_the_run(tree):
     ann = tree / "ILSVRC/Annotations/CLS-LOC/train"
     (ann / "n10000000/n10000000_1.xml").write_text("<annotation><size><width>5")  # truncated

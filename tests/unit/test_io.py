@@ -12,8 +12,10 @@ from pipeline.io import (
     atomic_writer,
     decode_text,
     image_size,
+    read_file,
     read_text,
     safe_relative,
+    update_file,
     write_if_changed,
 )
 
@@ -41,6 +43,32 @@ def test_write_if_changed(tmp_path):
     with open(path, "rb") as f:
         assert f.read() == b"0 0.5 0.5 0.1 0.1\nextra"
 
+
+
+def same_file_state(st: os.stat_result, path) -> bool:
+    now = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (now.st_size, now.st_mtime_ns, now.st_ino)
+
+
+@pytest.mark.parametrize("size", [0, 600, 200_000])
+def test_read_file_gives_all_bytes_and_the_stat_of_what_it_read(tmp_path, size):
+    path = tmp_path / "a.xml"
+    path.write_bytes(os.urandom(size))
+    data, st = read_file(str(path))
+    assert data == path.read_bytes() and same_file_state(st, path)
+    with pytest.raises(IsADirectoryError):
+        read_file(str(tmp_path))
+
+
+def test_update_file_gives_the_stat_after_writing_or_checking(tmp_path):
+    path = str(tmp_path / "l.txt")
+    written, st = update_file(path, b"0 0.5 0.5 0.1 0.1\n", exists=False)
+    assert written and same_file_state(st, path)
+    os.utime(path, ns=(1, 1))  # an old file with the right bytes: left as it is
+    written, st = update_file(path, b"0 0.5 0.5 0.1 0.1\n")
+    assert not written and st.st_mtime_ns == 1 and same_file_state(st, path)
+    written, st = update_file(path, b"1 0.5 0.5 0.1 0.1\n")
+    assert written and st.st_mtime_ns != 1 and same_file_state(st, path)
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])
 def test_image_size_from_header(tmp_path, ext):
