@@ -126,7 +126,8 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
     if any(c.isspace() for c in str(out)):
         notes.append(f"{out} holds a space: darknet removes spaces from .data values")
 
-    choices = compute_values(cfg, len(names), len(train), opts or CfgOptions())
+    choices = compute_values(cfg, classes=len(names), train_images=len(train),
+                             opts=opts or CfgOptions())
     apply_values(cfg, choices)
     files = {k: str(out / v) for k, v in (
         ("names", f"{name}.names"), ("data", f"{name}.data"), ("cfg", f"{name}.cfg"),
@@ -152,7 +153,8 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
                                                    f"{fork_name}'s darknet": LABEL_PATH[fork_name]})
     # The fork's parser may not read the template (a yolov4 one on pjreddie): say so now.
     # A --max-batches below the rule is marked in the cfg, so it is only a warning.
-    found = lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name, len(names), len(train))
+    found = lint_cfg(read_cfg(files["cfg"]), files["cfg"], fork_name, data_classes=len(names),
+                     train_images=len(train))
     return ConfigsReport(str(out), name, str(tpl), len(names), len(train), len(valid),
                          fork_name, files, choices, notes,
                          findings=[f for f in found if f.severity == ERROR],
@@ -204,7 +206,8 @@ def check_cfg(cfg_path: str | Path, data_path: str | Path | None = None,
         summary = lint_data(read_data(data_path), fork_name)
         classes, train_images = summary.classes, summary.train_images
         found = summary.findings
-    for f in lint_cfg(cfg, str(cfg_path), fork_name, classes, train_images, crlf):
+    for f in lint_cfg(cfg, str(cfg_path), fork_name, data_classes=classes,
+                      train_images=train_images, crlf=crlf):
         found.add(f)
     counts = {f"{rule}:{sev}": n for (rule, sev), n in sorted(found.counts.items())}
     items = sorted(found.items, key=lambda f: (f.file != str(cfg_path), f.file, f.line))

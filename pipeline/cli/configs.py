@@ -8,6 +8,14 @@ import click
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, verbosity
 from pipeline.darknet.fork import FORKS
+from pipeline.darknet.values import (
+    MAX_BATCHES_RULE,
+    SHORT_RUN,
+    SIZE_MULTIPLE,
+    TRAIN_BATCH,
+    TRAIN_SUBDIVISIONS,
+    CfgOptions,
+)
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -18,19 +26,21 @@ from pipeline.darknet.fork import FORKS
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Folder for the files (must stay writable: Ultralytics writes list caches).")
 @click.option("--name", help="Base name of .names/.data/.cfg (default: the dataset folder name).")
-@click.option("--width", type=click.IntRange(min=32), help="Input width, a multiple of 32.")
-@click.option("--height", type=click.IntRange(min=32), help="Input height, a multiple of 32.")
-@click.option("--batch", type=click.IntRange(min=1), help="Images per iteration (default 64 for "
-              "templates in test mode, else the template's).")
+@click.option("--width", type=click.IntRange(min=SIZE_MULTIPLE),
+              help=f"Input width, a multiple of {SIZE_MULTIPLE}.")
+@click.option("--height", type=click.IntRange(min=SIZE_MULTIPLE),
+              help=f"Input height, a multiple of {SIZE_MULTIPLE}.")
+@click.option("--batch", type=click.IntRange(min=1), help=f"Images per iteration (default "
+              f"{TRAIN_BATCH} for templates in test mode, else the template's).")
 @click.option("--subdivisions", type=click.IntRange(min=1), help="batch is split in this many "
-              "GPU passes (default 16 for templates in test mode).")
+              f"GPU passes (default {TRAIN_SUBDIVISIONS} for templates in test mode).")
 @click.option("--max-batches", type=click.IntRange(min=1),
-              help="Iterations (default: max(2000 x classes, training images, 6000)).")
+              help=f"Iterations (default: {MAX_BATCHES_RULE}).")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True))
 @click.option("--burn-in", type=click.IntRange(min=0))
 @click.option("--random", type=click.IntRange(0, 1),
               help="Multi-scale training in every head (default: template's; 0 for runs of "
-                   "1000 iterations or fewer).")
+                   f"{SHORT_RUN} iterations or fewer).")
 @click.option("--darknet", type=click.Choice(FORKS),
               help="Fork the cfg is checked for (default: detected from the darknet binary).")
 @click.option("--force", is_flag=True,
@@ -52,7 +62,6 @@ def configs(dataset, template, out, name, width, height, batch, subdivisions, ma
       yolo-pipeline configs /data/in10 -t yolov3-tiny -o cfg --width 320 --height 320
     """
     from pipeline.configs import make_configs
-    from pipeline.darknet.values import CfgOptions
 
     opts = CfgOptions(width=width, height=height, batch=batch, subdivisions=subdivisions,
                       max_batches=max_batches, learning_rate=learning_rate, burn_in=burn_in,

@@ -86,7 +86,7 @@ _AB_EXTRA_ACTIVATIONS = _words("mish hard_mish swish relu6 gelu revleaky normali
 _PJ_POLICIES = _words("random poly constant step exp sigmoid steps")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ForkInfo:
     """What one fork's cfg parser accepts."""
 
@@ -102,13 +102,14 @@ class ForkInfo:
 
 FORK_INFO = {
     "pjreddie": ForkInfo(
-        "pjreddie", frozenset(_PJ_TYPES), frozenset(_PJ_ACTIVATIONS), frozenset(_PJ_POLICIES),
-        PJREDDIE_KEYS, PJREDDIE_NET_KEYS, reads_crlf=False,
+        name="pjreddie", section_types=frozenset(_PJ_TYPES),
+        activations=frozenset(_PJ_ACTIVATIONS), policies=frozenset(_PJ_POLICIES),
+        keys=PJREDDIE_KEYS, net_keys=PJREDDIE_NET_KEYS, reads_crlf=False,
     ),
     "alexeyab": ForkInfo(
-        "alexeyab", frozenset(_PJ_TYPES + _AB_EXTRA_TYPES),
-        frozenset(_PJ_ACTIVATIONS + _AB_EXTRA_ACTIVATIONS),
-        frozenset([*_PJ_POLICIES, "sgdr"]), None, None, reads_crlf=True,
+        name="alexeyab", section_types=frozenset(_PJ_TYPES + _AB_EXTRA_TYPES),
+        activations=frozenset(_PJ_ACTIVATIONS + _AB_EXTRA_ACTIVATIONS),
+        policies=frozenset([*_PJ_POLICIES, "sgdr"]), keys=None, net_keys=None, reads_crlf=True,
     ),
 }
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pipeline.darknet.cfg import DETECTION_TYPES, FILTER_LAYERS, NET_TYPES, Cfg, Head
 from pipeline.darknet.fork import FORK_INFO, ForkInfo
 from pipeline.darknet.values import (
+    SIZE_MULTIPLE,
     TRAIN_BATCH,
     TRAIN_SUBDIVISIONS,
     chosen_max_batches,
@@ -45,7 +46,7 @@ class Finding:
         return f"{where}: {self.severity}: {self.message} [{self.rule}]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LintContext:
     """What the rules look at: the cfg, its file, the fork, and what the dataset says."""
 
@@ -207,9 +208,9 @@ def rule_net(ctx: LintContext) -> Iterator[Finding]:
     for key in ("width", "height"):
         v = net.get_int(key, 0)
         ln = net.find(key)
-        if detector and v % 32:
+        if detector and v % SIZE_MULTIPLE:
             yield _f(ctx, "size-32", ERROR, ln.number if ln else net.line,
-                     f"{key}={v} is not a multiple of 32")
+                     f"{key}={v} is not a multiple of {SIZE_MULTIPLE}")
     batch, subdiv = net.get_int("batch", 1), net.get_int("subdivisions", 1)
     b_line = (net.find("batch") or net.header).number
     if subdiv <= 0 or batch % subdiv:
@@ -261,12 +262,13 @@ def _schedule(ctx: LintContext, detector: bool) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (rule_parse, rule_fork, rule_heads, rule_net)
 
 
-def lint_cfg(cfg: Cfg, path: str, fork: str, data_classes: int | None = None,
+def lint_cfg(cfg: Cfg, path: str, fork: str, *, data_classes: int | None = None,
              train_images: int = 0, crlf: bool = False) -> list[Finding]:
     """Run every rule; findings sorted by line.
 
     Example: `lint_cfg(read_cfg("bad.cfg"), "bad.cfg", "pjreddie")` -> [Finding(...), ...].
     """
-    ctx = LintContext(cfg, path, FORK_INFO[fork], data_classes, train_images, crlf)
+    ctx = LintContext(cfg=cfg, path=path, fork=FORK_INFO[fork], data_classes=data_classes,
+                      train_images=train_images, crlf=crlf)
     found = [f for rule in RULES for f in rule(ctx)]
     return sorted(found, key=lambda f: f.line)

@@ -24,6 +24,8 @@ TRAIN_BATCH = 64
 TRAIN_SUBDIVISIONS = 16
 #: Runs this short get random=0 (pjreddie trains at 608 px once iteration+200 > max_batches).
 SHORT_RUN = 1000
+#: Input width and height must be multiples of this (the network's total stride).
+SIZE_MULTIPLE = 32
 #: darknet reads whole numbers into a C `int`.
 C_INT_MAX = 2**31 - 1
 #: The rule in words, for help texts.
@@ -98,7 +100,7 @@ def steps_for(max_batches: int) -> tuple[int, ...]:
     return tuple(max(1, max_batches * p // 100) for p in STEP_PERCENTS)
 
 
-def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) -> list[Choice]:
+def compute_values(cfg: Cfg, *, classes: int, train_images: int, opts: CfgOptions) -> list[Choice]:
     """Every value a training cfg needs for `classes` classes, each with its reason.
 
     Example: yolov3-tiny, 2 classes, 50 images -> classes=2 and filters=21 in both heads,
@@ -117,8 +119,8 @@ def compute_values(cfg: Cfg, classes: int, train_images: int, opts: CfgOptions) 
 
     for key, given in (("width", opts.width), ("height", opts.height)):
         if given is not None:
-            if given <= 0 or given % 32:
-                raise CfgError(f"--{key} {given}: must be a positive multiple of 32")
+            if given <= 0 or given % SIZE_MULTIPLE:
+                raise CfgError(f"--{key} {given}: must be a positive multiple of {SIZE_MULTIPLE}")
             put(0, "[net]", key, given, f"given (--{key})")
         else:
             put(0, "[net]", key, net.get_int(key, 0), "kept from the template")

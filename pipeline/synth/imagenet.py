@@ -17,7 +17,7 @@ from pipeline.synth.draw import COLOURS, SHAPES, draw_jpeg, random_boxes
 from pipeline.synth.voc import voc_xml
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SynthSpec:
     """Size of a synthetic tree: classes, train images per class (with / without XML), val."""
 

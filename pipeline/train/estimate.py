@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pipeline.darknet.values import max_batches_rule
+from pipeline.darknet.values import max_batches_formula, max_batches_rule
 from pipeline.errors import UserError
 from pipeline.train.runs import RunFolder
 
@@ -40,7 +40,7 @@ def estimate_job(run_dir: str | Path, *, classes: int, images: int | None = None
             raise UserError(f"{run.root}: no iteration speed measured yet (run it a little longer)")
         per = 1.0 / state["speed"]
         units = max_batches_rule(classes, images)
-        basis.update(rule=f"max_batches = max(2000 x {classes}, {images} images, 6000) = {units}",
+        basis.update(rule=f"max_batches = {max_batches_formula(classes, images)}",
                      per_unit="median wall seconds per iteration, recent window, first iterations "
                               "of each attempt left out")
         text = (f"{units:,} iterations x {per:.4g} s (measured over this run's iterations) = "

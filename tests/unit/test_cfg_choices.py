@@ -18,12 +18,13 @@ DATA = Path(__file__).parents[1] / "data" / "cfg"
 
 def _short_run(max_batches: int = 20) -> str:
     cfg = read_cfg(DATA / "tiny_yolo.cfg")
-    apply_values(cfg, compute_values(cfg, 2, 8, CfgOptions(max_batches=max_batches)))
+    opts = CfgOptions(max_batches=max_batches)
+    apply_values(cfg, compute_values(cfg, classes=2, train_images=8, opts=opts))
     return render_cfg(cfg)
 
 
 def _max_batches_findings(text: str) -> list:
-    found = lint_cfg(parse_cfg(text), "t.cfg", "pjreddie", 2, 8)
+    found = lint_cfg(parse_cfg(text), "t.cfg", "pjreddie", data_classes=2, train_images=8)
     return [f for f in found if f.rule == "max-batches"]
 
 
@@ -51,10 +52,10 @@ def test_a_hand_written_or_hand_edited_low_max_batches_stays_an_error():
 
 def test_the_mark_is_not_repeated_or_kept_when_not_given():
     cfg = parse_cfg(_short_run(20))  # a generated cfg used as a template again
-    apply_values(cfg, compute_values(cfg, 2, 8, CfgOptions(max_batches=50)))
+    apply_values(cfg, compute_values(cfg, classes=2, train_images=8, opts=CfgOptions(max_batches=50)))
     text = render_cfg(cfg)
     assert text.count("# yolo-pipeline configs:") == 1 and chosen_max_batches(cfg) == 50
-    apply_values(cfg, compute_values(cfg, 2, 8, CfgOptions()))
+    apply_values(cfg, compute_values(cfg, classes=2, train_images=8, opts=CfgOptions()))
     assert chosen_max_batches(cfg) is None and "# yolo-pipeline" not in render_cfg(cfg)
 
 

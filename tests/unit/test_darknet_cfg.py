@@ -178,7 +178,7 @@ def test_compute_values_for_yolov3_tiny_test_mode_template():
 @pytest.mark.parametrize("classes", [1, 3])
 def test_generated_cfgs_pass_every_rule(template, classes):
     cfg = read_cfg(DEBIAN_CFG_DIR / f"{template}.cfg")
-    apply_values(cfg, compute_values(cfg, classes, 300, CfgOptions()))
+    apply_values(cfg, compute_values(cfg, classes=classes, train_images=300, opts=CfgOptions()))
     again = parse_cfg(render_cfg(cfg))
     found = lint_cfg(again, template, "pjreddie", data_classes=classes, train_images=300)
     assert [f for f in found if f.severity == "error"] == []
@@ -188,7 +188,7 @@ def test_generated_cfgs_pass_every_rule(template, classes):
 def test_short_run_gets_random_0_and_small_burn_in():
     cfg = read_cfg(DATA / "tiny_yolo.cfg")
     cfg.sections[-1].set("random", "1")
-    choices = compute_values(cfg, 2, 8, CfgOptions(max_batches=10))
+    choices = compute_values(cfg, classes=2, train_images=8, opts=CfgOptions(max_batches=10))
     v = _values(choices)
     assert v[("[yolo]#1", "random")] == "0"
     assert v[("[net]", "steps")] == "8,9"
@@ -203,10 +203,10 @@ def test_short_run_gets_random_0_and_small_burn_in():
 ])
 def test_bad_options_are_cfg_errors(opts, message):
     with pytest.raises(CfgError, match=message.replace("(", r"\(")):
-        compute_values(read_cfg(DATA / "tiny_yolo.cfg"), 2, 8, opts)
+        compute_values(read_cfg(DATA / "tiny_yolo.cfg"), classes=2, train_images=8, opts=opts)
 
 
 def test_template_without_detection_layer_is_refused():
     cfg = parse_cfg("[net]\nwidth=224\n\n[convolutional]\nfilters=8\n")
     with pytest.raises(CfgError, match="no detection layer"):
-        compute_values(cfg, 2, 0, CfgOptions())
+        compute_values(cfg, classes=2, train_images=0, opts=CfgOptions())
