@@ -12,16 +12,19 @@ import functools
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.core import ImageRecord
+from pipeline.core import ImageRecord, ObjectAnnotation
 
 LINE_FORMAT = "{:d} {:.6f} {:.6f} {:.6f} {:.6f}\n"
 #: Normalised widths/heights up to this print as 0.000000: such boxes are dropped as zero-area.
 MIN_SIZE = 5e-7
 DIFFICULT_POLICIES = ("keep", "skip")
+#: One object as plain values: class key, `difficult` flag, corners (`core.Box`'s convention).
+ObjectRow = tuple[str, bool, float, float, float, float]
 #: The modules whose code decides label bytes (box rules, records, XML/CSV/JSON readers).
 RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py",
                 "sources/coco.py", "sources/polygons.py", "sources/voc.py")
@@ -86,19 +89,32 @@ def yolo_label(record: ImageRecord, class_ids: dict[str, int], difficult: str = 
     objects are dropped under `difficult="skip"` (counted). Example: a 500x375 image with
     box (236,132)-(368,231) of class 1 gives `b"1 0.604000 0.484000 0.264000 0.264000\\n"`.
     """
+    return label_of_rows(object_rows(record.objects), record.width, record.height, class_ids, difficult)
+
+
+def object_rows(objects: Iterable[ObjectAnnotation]) -> list[ObjectRow]:
+    """Objects as `ObjectRow`s. Example: `ObjectAnnotation("cat", Box(1, 2, 3, 4))` ->
+    `("cat", False, 1, 2, 3, 4)`."""
+    return [(o.label, o.difficult, o.box.xmin, o.box.ymin, o.box.xmax, o.box.ymax) for o in objects]
+
+
+def label_of_rows(
+    rows: Iterable[ObjectRow], width: float, height: float, class_ids: dict[str, int], difficult: str = "keep"
+) -> LabelResult:
+    """`yolo_label` of objects given as `ObjectRow`s in a `width` x `height` image (the
+    ImageNet reader builds rows, not records: ~2 us less per file)."""
     result = LabelResult(b"")
     lines: list[str] = []
-    for obj in record.objects:
-        cid = class_ids.get(obj.label)
+    skip_difficult = difficult == "skip"
+    for label, is_difficult, xmin, ymin, xmax, ymax in rows:
+        cid = class_ids.get(label)
         if cid is None:
-            result.problems.append(("unknown_class", obj.label))
+            result.problems.append(("unknown_class", label))
             continue
-        if obj.difficult and difficult == "skip":
+        if is_difficult and skip_difficult:
             result.fixes["difficult_skipped"] += 1
             continue
-        box = obj.box
-        append_box_line(lines, result, obj.label, cid, box.xmin, box.ymin, box.xmax, box.ymax,
-                        record.width, record.height)
+        append_box_line(lines, result, label, cid, xmin, ymin, xmax, ymax, width, height)
     result.text = "".join(lines).encode()
     return result
 

@@ -19,7 +19,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.convert import (
@@ -32,12 +32,13 @@ from pipeline.convert import (
     stat_token,
     write_dataset,
 )
-from pipeline.core import Box, ImageRecord, ObjectAnnotation, Problem
+from pipeline.core import Box, ObjectAnnotation, Problem
 from pipeline.darknet.paths import PJREDDIE_REWRITES
 from pipeline.errors import FormatError, UserError
 from pipeline.io import image_size, read_file, read_text, xml_parser
+from pipeline.labels import ObjectRow, label_of_rows, object_rows
 from pipeline.manifest import ClassInfo, Manifest
-from pipeline.sources.vocxml import parse_voc_xml
+from pipeline.sources.vocxml import parse_voc_rows
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +136,12 @@ class ImagenetJob:
     ann_dir: str
     label_dir: str
     image_names: tuple[str, ...] | None = None
+    label_names: tuple[str, ...] | None = None  # labels the slice's folder listing showed
     xml_names: tuple[str, ...] | None = None
     csv_rows: tuple[tuple[str, str, str], ...] | None = None
     _images: dict[str, str] | None = field(default=None, repr=False, compare=False)
     _labels: set[str] | None = field(default=None, repr=False, compare=False)
+    _xmls: dict[str, str] | None = field(default=None, repr=False, compare=False)
     _read: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def images(self) -> dict[str, str]:
@@ -146,6 +149,8 @@ class ImagenetJob:
         if self._images is None:
             if self.image_names is not None:
                 names = self.image_names
+                if self.label_names is not None:
+                    self._labels = set(self.label_names)
             else:
                 try:
                     names = tuple(e.name for e in os.scandir(self.image_dir) if e.is_file())
@@ -161,20 +166,22 @@ class ImagenetJob:
         return None if self._labels is None else f"{stem}.txt" in self._labels
 
     def xml_files(self) -> dict[str, str]:
-        """{stem: XML path}; empty in CSV mode."""
-        if self.csv_rows is not None:
-            return {}
-        if self.xml_names is not None:
-            names = self.xml_names
-        else:
-            try:
-                names = tuple(e.name for e in os.scandir(self.ann_dir) if e.name.endswith(".xml"))
-            except FileNotFoundError:
-                names = ()
-        return {n[:-4]: f"{self.ann_dir}/{n}" for n in names}
+        """{stem: XML path}; empty in CSV mode (listed once per job)."""
+        if self._xmls is None:
+            if self.csv_rows is not None:
+                names: tuple[str, ...] = ()
+            elif self.xml_names is not None:
+                names = self.xml_names
+            else:
+                try:
+                    names = tuple(e.name for e in os.scandir(self.ann_dir) if e.name.endswith(".xml"))
+                except FileNotFoundError:
+                    names = ()
+            self._xmls = {n[:-4]: f"{self.ann_dir}/{n}" for n in names}
+        return self._xmls
 
     def items(self, ctx: JobContext) -> Iterator[LabelItem]:
-        """Every image and annotation of the job, sorted by stem."""
+        """Every image and annotation of the job, sorted by stem; labels computed here."""
         images = self.images()
         xmls = self.xml_files()
         rows = {stem: (pred, where) for stem, pred, where in self.csv_rows or ()}
@@ -182,6 +189,7 @@ class ImagenetJob:
         if mirror:
             os.makedirs(self.label_dir, exist_ok=True)
         parser = xml_parser()
+        list_unannotated = ctx.options.unannotated == "empty"
         for stem in sorted(images.keys() | xmls.keys() | rows.keys()):
             name = images.get(stem)
             source = xmls.get(stem) or (rows[stem][1] if stem in rows else "")
@@ -193,13 +201,16 @@ class ImagenetJob:
             listed = f"{self.label_dir}/{name}" if mirror else image
             if mirror and not os.path.lexists(listed):
                 os.symlink(image, listed)
+            if not source and not list_unannotated:
+                yield LabelItem("", "", None)  # counted as unannotated; not listed, no label
+                continue
             label = f"{self.label_dir}/{stem}.txt"
             exists = self._label_exists(stem)
             if not source:
                 yield LabelItem(listed, label, None, label_exists=exists)
                 continue
             try:
-                record, fixes = self._record(stem, xmls, rows, image, parser)
+                width, height, objects, fixes = self._boxes(stem, xmls, rows, image, parser)
             except OSError as exc:  # an XML that is a folder, a dangling link, a link loop...
                 problem = Problem("unreadable_annotation", source, exc.strerror or str(exc))
                 yield LabelItem(listed, label, None, problems=(problem,), skip=True)
@@ -214,24 +225,26 @@ class ImagenetJob:
                 yield LabelItem(listed, label, None, problems=(Problem(kind, source, detail),), skip=True)
                 continue
             sized_by = image if fixes or stem not in xmls else ""  # the header gave the size
-            yield LabelItem(listed, label, record, source=source, fixes=fixes, label_exists=exists,
-                            sized_by=sized_by)
+            result = label_of_rows(objects, width, height, ctx.class_ids, ctx.options.difficult)
+            yield LabelItem(listed, label, None, result=result, source=source, fixes=fixes,
+                            label_exists=exists, sized_by=sized_by)
 
-    def _record(self, stem, xmls, rows, image, parser) -> tuple[ImageRecord, tuple[str, ...]]:
+    def _boxes(self, stem, xmls, rows, image, parser) -> tuple[int, int, list[ObjectRow], tuple[str, ...]]:
+        """Width, height, objects and fixes of one annotated image (from its XML or CSV row)."""
         if stem in xmls:
             path = xmls[stem]
             data, st = read_file(path)
             self._read[path] = stat_token(st)  # as read: an edit after this redoes the job
-            record = parse_voc_xml(data, path, parser)
-            if record.width > 0 and record.height > 0:
-                return record, ()
+            width, height, _, objects = parse_voc_rows(data, path, parser)
+            if width > 0 and height > 0:
+                return width, height, objects, ()
             fixes: tuple[str, ...] = ("size_from_image",)
         else:
             pred, where = rows[stem]
-            record = ImageRecord(0, 0, parse_prediction(pred, where))
+            objects = object_rows(parse_prediction(pred, where))
             fixes = ()
         width, height = image_size(image)
-        return replace(record, width=width, height=height), fixes
+        return width, height, objects, fixes
 
     def fingerprint(self, ctx: JobContext) -> str:
         """Names of this job's images, names, sizes and mtimes of its annotations, and options.
@@ -319,9 +332,9 @@ def _flat_jobs(
     rows: list[tuple[str, str, str]],
 ) -> list[ImagenetJob]:
     """Loose files of a split folder (the flat val) cut into slices of FLAT_SLICE stems."""
-    images = {
-        e.name.rpartition(".")[0]: e.name for e in os.scandir(image_root) if e.is_file() and _is_image(e.name)
-    }
+    names = [e.name for e in os.scandir(image_root) if e.is_file()]
+    images = {n.rpartition(".")[0]: n for n in names if _is_image(n)}
+    labelled = {n[:-4] for n in names if n.endswith(".txt")} if label_dir == str(image_root) else None
     xmls = (
         {e.name[:-4]: e.name for e in os.scandir(ann_root) if e.name.endswith(".xml")}
         if source == "xml" and ann_root.is_dir()
@@ -341,6 +354,7 @@ def _flat_jobs(
                 ann_dir=str(ann_root),
                 label_dir=label_dir,
                 image_names=tuple(images[s] for s in chunk if s in images),
+                label_names=None if labelled is None else tuple(f"{s}.txt" for s in chunk if s in labelled),
                 xml_names=tuple(xmls[s] for s in chunk if s in xmls),
                 csv_rows=tuple(r for s in chunk for r in rows_by_stem.get(s, ()))
                 if source == "csv"
