@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UserError, closest
-from pipeline.io import read_bytes
+from pipeline.io import read_text
 from pipeline.manifest import ClassCount, ClassInfo, Manifest
 from pipeline.sources.imagenet import SYNSET_FILE
 
@@ -79,8 +79,8 @@ def load_synonyms(manifest: Manifest) -> dict[str, list[str]]:
     if path is None or not path.is_file():
         return {}
     try:
-        text = read_bytes(str(path)).decode("utf-8", "replace")
-    except OSError:  # synonyms only help name lookups: do without them
+        text = read_text(path, "synset mapping", keep_bad_bytes=True)
+    except UserError:  # unreadable: synonyms only help name lookups, do without them
         return {}
     synonyms = {}
     for line in text.splitlines():

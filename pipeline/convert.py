@@ -32,6 +32,8 @@ import hashlib
 import multiprocessing
 import os
 import re
+import sys
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -41,7 +43,7 @@ from typing import Protocol
 import msgspec
 from tqdm import tqdm
 
-from pipeline.core import ImageRecord, Problem, quoted
+from pipeline.core import ImageRecord, Problem
 from pipeline.errors import FormatError, UserError
 from pipeline.io import atomic_write, atomic_writer, image_size, update_file
 from pipeline.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
@@ -55,9 +57,9 @@ from pipeline.manifest import (
     read_manifest,
     write_manifest,
 )
+from pipeline.split_checks import EXAMPLES_PER_KIND, note_overlaps, printable_name, tsv_field
 
 UNANNOTATED_POLICIES = ("skip", "empty")
-EXAMPLES_PER_KIND = 20
 STATE_DIR = ".state"
 
 
@@ -152,22 +154,6 @@ class NotesJob:
         return None
 
 
-def case_duplicates(names: Iterable[str], where: str) -> list[Problem]:
-    """`class_case_duplicate` for each class name that differs from an earlier one only in case.
-
-    Both stay classes of their own (a tool that folds case would merge them), so the user is
-    told. Example: `case_duplicates(["Dog", "dog"], "voc")` -> one problem naming 'dog'.
-    """
-    first: dict[str, str] = {}
-    found = []
-    for name in names:
-        other = first.setdefault(name.casefold(), name)
-        if other != name:
-            detail = f"{quoted(name)} and {quoted(other)} differ only in case"
-            found.append(Problem("class_case_duplicate", where, detail))
-    return found
-
-
 class JobResult(msgspec.Struct):
     """What one job did; also the body of its state file."""
 
@@ -257,49 +243,58 @@ def run_job(job: Job, ctx: JobContext, state_dir: Path) -> JobResult:
 
 
 def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str], list[tuple[str, str]]]:
-    """Write a job's labels; its result, the images that gave a size, (label, stat token)s."""
+    """Write a job's labels; its result, the images that gave a size, (label, stat token)s.
+
+    The loop runs once per image (1.28M for ImageNet train): counts are kept in locals.
+    """
     res = JobResult(job.key)
     sized_by: list[str] = []
     labels: list[tuple[str, str]] = []
     fixes: Counter = Counter()
+    problems, listed = res.problems, res.listed
+    images_per_class, boxes_per_class = res.images_per_class, res.boxes_per_class
     empty_policy = ctx.options.unannotated == "empty"
+    unannotated = unannotated_listed = written = 0
     for item in job.items(ctx):
-        source = item.source or item.image
         if item.problems:
-            res.problems.extend((p.kind, p.file, p.detail) for p in item.problems)
+            problems.extend((p.kind, p.file, p.detail) for p in item.problems)
         if item.fixes:
             fixes.update(item.fixes)
         if item.sized_by:
             sized_by.append(item.sized_by)
         if item.skip:
             continue
-        if item.record is None and item.result is None:
-            res.unannotated += 1
+        label = item.result
+        if label is None and item.record is None:
+            unannotated += 1
             if not empty_policy:
                 continue
-            res.unannotated_listed += 1
-            label = LabelResult(b"")
+            unannotated_listed += 1
+            text = b""
         else:
-            label = item.result or yolo_label(item.record, ctx.class_ids, ctx.options.difficult)
+            if label is None:
+                label = yolo_label(item.record, ctx.class_ids, ctx.options.difficult)
             if label.fixes:
                 fixes.update(label.fixes)
             if label.problems:
-                res.problems.extend((kind, source, detail) for kind, detail in label.problems)
-            if not label.class_ids:
+                source = item.source or item.image
+                problems.extend((kind, source, detail) for kind, detail in label.problems)
+            class_ids = label.class_ids
+            if not class_ids:
                 fixes["no_boxes_left"] += 1
                 if not empty_policy:
                     continue
-            for cid in set(label.class_ids):
-                res.images_per_class[cid] = res.images_per_class.get(cid, 0) + 1
-            for cid in label.class_ids:
-                res.boxes_per_class[cid] = res.boxes_per_class.get(cid, 0) + 1
-        written, st = update_file(item.label, label.text, exists=item.label_exists)
-        if written:
-            res.written += 1
-        else:
-            res.unchanged += 1
+            for cid in set(class_ids):
+                images_per_class[cid] = images_per_class.get(cid, 0) + 1
+            for cid in class_ids:
+                boxes_per_class[cid] = boxes_per_class.get(cid, 0) + 1
+            text = label.text
+        changed, st = update_file(item.label, text, exists=item.label_exists)
+        written += changed
         labels.append((item.label, stat_token(st)))
-        res.listed.append(item.image)
+        listed.append(item.image)
+    res.unannotated, res.unannotated_listed = unannotated, unannotated_listed
+    res.written, res.unchanged = written, len(listed) - written
     res.fixes = dict(fixes)
     return res, sized_by, labels
 
@@ -317,12 +312,21 @@ def _run_in_worker(job: Job) -> JobResult:
     return run_job(job, ctx, state_dir)
 
 
+def _start_method() -> str:
+    """`fork` is the cheapest start, but a child forked while other threads run (torch's pools,
+    a loaded Ultralytics, a watchdog; tqdm's monitor is harmless) can hang on a lock one of
+    them held: `spawn` then."""
+    others = [t for t in threading.enumerate()
+              if t is not threading.current_thread() and t is not getattr(tqdm, "monitor", None)]
+    return "spawn" if others or "torch" in sys.modules else "fork"
+
+
 def _results(jobs: Sequence[Job], ctx: JobContext, state_dir: Path, workers: int) -> Iterator[JobResult]:
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield run_job(job, ctx, state_dir)
         return
-    mp = multiprocessing.get_context("fork")
+    mp = multiprocessing.get_context(_start_method())
     with mp.Pool(workers, initializer=_init_worker, initargs=(ctx, state_dir)) as pool:
         yield from pool.imap(_run_in_worker, jobs, chunksize=1)
 
@@ -367,11 +371,11 @@ def convert_split(
             boxes_per_class.update(res.boxes_per_class)
             fixes.update(res.fixes)
             for kind, file, detail in res.problems:
-                report.write(f"{kind}\t{_tsv_field(file)}\t{_tsv_field(detail)}\n")
+                report.write(f"{kind}\t{tsv_field(file)}\t{tsv_field(detail)}\n")
                 summary = problems.setdefault(kind, ProblemSummary())
                 summary.count += 1
                 if len(summary.examples) < EXAMPLES_PER_KIND:
-                    summary.examples.append(_printable(file))
+                    summary.examples.append(printable_name(file))
         bar.close()
     info.boxes = sum(boxes_per_class.values())
     info.per_class = {
@@ -382,17 +386,6 @@ def convert_split(
     info.problems = dict(sorted(problems.items()))
     info.problems_file = str(problems_path)
     return info
-
-
-def _tsv_field(text: str) -> str:
-    """A file name or detail as one TSV field: tabs, line breaks and NULs escaped."""
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace(
-        "\r", "\\r").replace("\0", "\\0")
-
-
-def _printable(text: str) -> str:
-    """A file name for the JSON manifest: bytes that are not UTF-8 shown as U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def write_dataset(
@@ -419,7 +412,7 @@ def write_dataset(
         if old.classes == classes and old.source.get("root") == source.get("root"):
             merged = {**old.splits, **splits}
     for split in splits:
-        _note_overlaps(dataset_dir, split, merged)
+        note_overlaps(dataset_dir, split, merged)
     names_file = dataset_dir / f"{name}.names"
     atomic_write(dataset_dir / "classes.txt", "".join(f"{c.key}\n" for c in classes))
     atomic_write(names_file, "".join(f"{c.name}\n" for c in classes))
@@ -431,61 +424,6 @@ def write_dataset(
     )
     write_manifest(manifest, manifest_file)
     return manifest
-
-
-def _listed(dataset_dir: Path, info: SplitInfo) -> Iterator[str]:
-    path = dataset_dir / info.list_file  # an absolute list_file stays as it is
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            yield from (line.rstrip("\n") for line in f if line.strip())
-    except OSError:  # an old split whose list is gone: nothing to compare
-        return
-
-
-def _note_overlaps(dataset_dir: Path, split: str, splits: dict[str, SplitInfo]) -> None:
-    """Count (and add to its problems file) the images of `split` that another split lists too."""
-    info = splits[split]
-    found = []
-    for other in sorted(set(splits) - {split}):
-        small, big = sorted((info, splits[other]), key=lambda i: i.images)  # a set of the smaller
-        seen = set(_listed(dataset_dir, small))
-        found += [(image, other) for image in _listed(dataset_dir, big) if image in seen]
-    if not found:
-        return
-    summary = info.problems.setdefault("listed_in_two_splits", ProblemSummary())
-    summary.count += len(found)
-    summary.examples.extend(_printable(image) for image, _ in found[: EXAMPLES_PER_KIND])
-    info.problems = dict(sorted(info.problems.items()))
-    if info.problems_file:
-        path = Path(info.problems_file)
-        rows = "".join(f"listed_in_two_splits\t{_tsv_field(image)}\talso in {_tsv_field(other)}\n"
-                       for image, other in found)
-        old = path.read_bytes().decode("utf-8", "surrogateescape") if path.is_file() else ""
-        atomic_write(path, old + rows)
-
-
-def nothing_converted(manifest: Manifest, splits: Sequence[str]) -> str | None:
-    """Why no image was listed in any of `splits`, in one line; None when some image was.
-
-    Example: "nothing converted in val: missing_image 5 (see /d/yolo/problems-val.tsv)".
-    """
-    infos = [manifest.splits[s] for s in splits]
-    if any(info.images for info in infos):
-        return None
-    problems: Counter = Counter()
-    for info in infos:
-        problems.update({kind: summary.count for kind, summary in info.problems.items()})
-    unannotated = sum(info.unannotated for info in infos)
-    no_box = sum(info.fixes.get("no_boxes_left", 0) for info in infos)
-    why = []
-    if problems:
-        files = ", ".join(str(info.problems_file) for info in infos if info.problems)
-        why.append(", ".join(f"{k} {v:,}" for k, v in problems.most_common()) + f" (see {files})")
-    if unannotated:
-        why.append(f"{unannotated:,} images without annotation (--unannotated empty lists them)")
-    if no_box:
-        why.append(f"{no_box:,} images with no box left (--unannotated empty lists them)")
-    return f"nothing converted in {', '.join(splits)}: " + ("; ".join(why) or "the source lists no image")
 
 
 def options_dict(options: ConvertOptions) -> dict[str, object]:

@@ -37,8 +37,8 @@ class PipelineGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except PipelineError as exc:
-            raise PipelineClickError(str(exc), exc.exit_code) from None
+        except PipelineError as exc:  # a name that is not UTF-8 is shown as \xff, whatever stderr is
+            raise PipelineClickError(printable(str(exc), "utf-8"), exc.exit_code) from None
         except click.BadParameter as exc:  # a folder where a file is expected: one line, no usage
             if exc.param is None or not isinstance(exc.param.type, click.Path):
                 raise

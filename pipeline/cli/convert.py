@@ -9,13 +9,14 @@ import click
 import msgspec
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
-from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions, nothing_converted
+from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions
 from pipeline.errors import UserError
 from pipeline.labels import DIFFICULT_POLICIES
 from pipeline.manifest import Manifest
 from pipeline.sources.coco import CROWD_POLICIES, TASKS, convert_coco, default_split
 from pipeline.sources.coco_schema import ID_MODES, MAX_JSON_BYTES
 from pipeline.sources.imagenet import SOURCES
+from pipeline.split_checks import nothing_converted
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

@@ -46,9 +46,9 @@ _LINE = re.compile(
     rb"""\n[ \t]*+
     (?!v3\ \(|Region\ |total_bbox|Loaded:|rank\ =|\(next\ mAP|Last\ accuracy|\n)
     (?:
-      (?P<it>(?P<step>\d+):[ \t]*(?P<loss>[^,\n]*),[ \t]*(?P<avg>[^,\n]*?)[ \t]+avg(?P<ab>[ \t]+loss)?,
-         [ \t]*(?P<rate>[^,\n]*?)[ \t]+rate,[ \t]*(?P<sec>[^,\n]*?)[ \t]+seconds,
-         [ \t]*(?P<img>\d+)[ \t]+images(?:,[ \t]*(?P<left>[^,\n]*?)[ \t]+hours[ \t]+left)?)
+      (?P<it>(?P<step>\d+):[ \t]*(?P<loss>[^,\n]*),[ \t]*(?P<avg>[^,\s]*)[ \t]+avg(?P<ab>[ \t]+loss)?,
+         [ \t]*(?P<rate>[^,\s]*)[ \t]+rate,[ \t]*(?P<sec>[^,\s]*)[ \t]+seconds,
+         [ \t]*(?P<img>\d+)[ \t]+images(?:,[ \t]*(?P<left>[^,\s]*)[ \t]+hours[ \t]+left)?)
      |(?P<cls>class_id\ =\ (?P<cid>\d+),\ name\ =\ (?P<cname>[^,\n]*),\ ap\ =\ (?P<ap>[^%\n]*)%
          (?:[^(\n]*\(TP\ =\ (?P<ctp>\d+),\ FP\ =\ (?P<cfp>\d+)\))?)
      |(?P<prf>for\ conf_thresh\ =\ [^,\n]*,\ precision\ =\ (?P<p>[^,\n]*),\ recall\ =\ (?P<r>[^,\n]*),

@@ -15,10 +15,10 @@ from typing import Annotated
 
 import msgspec
 
-from pipeline.convert import case_duplicates
 from pipeline.core import Problem, quoted
 from pipeline.errors import FormatError, UserError
 from pipeline.manifest import ClassInfo
+from pipeline.split_checks import case_duplicates
 
 ID_MODES = ("contiguous", "coco80", "original")
 MAX_JSON_BYTES = 8 * 2**30

@@ -30,7 +30,6 @@ from pipeline.convert import (
     JobContext,
     LabelItem,
     NotesJob,
-    case_duplicates,
     convert_split,
     header_size,
     options_dict,
@@ -44,6 +43,7 @@ from pipeline.labels import label_path_beside, yolo_label
 from pipeline.manifest import ClassInfo, Manifest
 from pipeline.sources.coco import check_split_name
 from pipeline.sources.vocxml import parse_voc_xml
+from pipeline.split_checks import case_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,9 @@ def convert_voc(
     for name, group in stems.items():
         jobs = [VocJob(f"{name}-{i // JOB_IMAGES:05d}", str(root), tuple(group[i : i + JOB_IMAGES]),
                        darknet_labels) for i in range(0, len(group), JOB_IMAGES)]
-        infos[name] = convert_split([NotesJob("notes", notes), *jobs], split=name, dataset_dir=dataset_dir,
+        if notes:
+            jobs.insert(0, NotesJob("notes", notes))
+        infos[name] = convert_split(jobs, split=name, dataset_dir=dataset_dir,
                                     class_ids={c.key: c.id for c in classes}, options=options)
         notes = []  # reported once, with the first set
     outside = sum(i.problems["darknet_label_outside_root"].count for i in infos.values()

@@ -18,6 +18,21 @@ needs_debian = pytest.mark.skipif(not (DEBIAN_CFG_DIR / "yolov3-tiny.cfg").is_fi
 
 
 @pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    """tests/data/cfg/tiny_yolo.cfg set up for 80 classes in test mode (batch=1), so every value
+    the generator computes differs from the template's: the template where no Debian one is."""
+    text = (CFG / "tiny_yolo.cfg").read_text()
+    for old, new in (("classes=2", "classes=80"), ("filters=21", "filters=255"), ("batch=64", "batch=1"),
+                     ("subdivisions=16", "subdivisions=1"), ("max_batches=6000", "max_batches=500200"),
+                     ("random=0", "random=1")):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path_factory.mktemp("tpl") / "tiny80.cfg"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """A converted synthetic dataset (2 classes, 6 train + 4 val JPEGs, labels beside)."""
     root = tmp_path_factory.mktemp("cfgds") / "in"
@@ -27,11 +42,14 @@ def dataset(tmp_path_factory) -> Path:
     return root / "yolo"
 
 
-@needs_debian
-def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path):
+@pytest.mark.parametrize(("template", "head"), [
+    ("tiny", "[convolutional]->[yolo]#1"),
+    pytest.param("yolov3-tiny", "[convolutional]->[yolo]#2", marks=needs_debian),
+])
+def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path, tiny, template, head):
     out = tmp_path / "cfg"
-    result = invoke("configs", dataset, "--template", "yolov3-tiny", "--out", out, "--name", "toy",
-                    "--json")
+    result = invoke("configs", dataset, "--template", tiny if template == "tiny" else template, "--out", out,
+                    "--name", "toy", "--darknet", "pjreddie", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     files = {k: Path(v) for k, v in report["files"].items()}
@@ -50,8 +68,11 @@ def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path):
     assert values[("[net]", "max_batches")]["value"] == "6000"
     assert "max(2000 x 2 classes = 4000, 6 training images, 6000)" in \
         values[("[net]", "max_batches")]["reason"]
-    assert values[("[convolutional]->[yolo]#2", "filters")]["value"] == "21"
+    assert values[(head, "filters")]["value"] == "21"
+    assert values[("[net]", "batch")]["value"] == "64" and values[("[net]", "subdivisions")]["value"] == "16"
     assert report["findings"] == []
+    cfg = (out / "toy.cfg").read_text()
+    assert "classes=2" in cfg and "classes=80" not in cfg and "filters=255" not in cfg
     # the generated set passes every check, dataset rules included
     check = invoke("check-cfg", out / "toy.cfg", "--data", out / "toy.data", "--darknet",
                    "pjreddie")
@@ -59,10 +80,9 @@ def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path):
     assert "0 errors" in check.output
 
 
-@needs_debian
-def test_configs_prints_each_value_with_its_reason(dataset, tmp_path):
-    result = invoke("configs", dataset, "-t", "yolov3-tiny", "-o", tmp_path, "--width", 320,
-                    "--height", 320, "--max-batches", 100)
+def test_configs_prints_each_value_with_its_reason(dataset, tmp_path, tiny):
+    result = invoke("configs", dataset, "-t", tiny, "-o", tmp_path, "--width", 320,
+                    "--height", 320, "--max-batches", 100, "--darknet", "pjreddie")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("configs: 2 classes, 6 train / 4 valid images")
@@ -75,30 +95,28 @@ def test_configs_prints_each_value_with_its_reason(dataset, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--template", "yolov9-huge"), "Error: unknown template 'yolov9-huge'"),
-    (("--template", "yolov3-tiny", "--width", 100), "Error: --width 100: must be a positive "
-                                                   "multiple of 32"),
+    (("--width", 100), "Error: --width 100: must be a positive multiple of 32"),
     (("--template", str(CFG / "not_a_cfg.cfg")), "Error: "),
-    (("--template", "yolov3-tiny", "--max-batches", 2**31), "Error: --max-batches 2147483648: "
-                                                           "above 2147483647"),
-    (("--template", "yolov3-tiny", "--learning-rate", "1e400"), "Error: --learning-rate inf"),
-    (("--template", "yolov3-tiny", "--name", "a/b"), "Error: --name 'a/b' must be a plain"),
+    (("--max-batches", 2**31), "Error: --max-batches 2147483648: above 2147483647"),
+    (("--learning-rate", "1e400"), "Error: --learning-rate inf"),
+    (("--name", "a/b"), "Error: --name 'a/b' must be a plain"),
 ])
-def test_configs_bad_input_is_one_line_exit_2(dataset, tmp_path, args, message):
+def test_configs_bad_input_is_one_line_exit_2(dataset, tmp_path, tiny, args, message):
+    if "--template" not in args:
+        args = ("--template", tiny, *args)  # a real template: the option is what is wrong
     result = invoke("configs", dataset, "--out", tmp_path, *args)
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith(message)
 
 
-@needs_debian
-def test_configs_unwritable_out_is_exit_2(dataset, tmp_path):
+def test_configs_unwritable_out_is_exit_2(dataset, tmp_path, tiny):
     (tmp_path / "file").write_text("")
-    result = invoke("configs", dataset, "-t", "yolov3-tiny", "-o", tmp_path / "file" / "cfg")
+    result = invoke("configs", dataset, "-t", tiny, "-o", tmp_path / "file" / "cfg")
     assert result.exit_code == 2 and result.output.startswith("Error: cannot write to ")
 
 
-@needs_debian
-def test_configs_reads_relative_list_files_from_the_dataset_folder(dataset, tmp_path):
+def test_configs_reads_relative_list_files_from_the_dataset_folder(dataset, tmp_path, tiny):
     import shutil
 
     copy = tmp_path / "ds"
@@ -107,13 +125,13 @@ def test_configs_reads_relative_list_files_from_the_dataset_folder(dataset, tmp_
     for info in doc["splits"].values():
         info["list_file"] = Path(info["list_file"]).name  # relative to the dataset folder
     (copy / "manifest.json").write_text(json.dumps(doc))
-    result = invoke("configs", copy, "-t", "yolov3-tiny", "-o", tmp_path / "cfg")
+    result = invoke("configs", copy, "-t", tiny, "-o", tmp_path / "cfg")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cfg" / "train.txt").read_text() == (dataset / "train.txt").read_text()
 
 
-def test_configs_without_manifest_is_exit_2(tmp_path):
-    result = invoke("configs", tmp_path, "-t", "yolov3-tiny", "-o", tmp_path / "o")
+def test_configs_without_manifest_is_exit_2(tmp_path, tiny):
+    result = invoke("configs", tmp_path, "-t", tiny, "-o", tmp_path / "o")
     assert result.exit_code == 2 and result.output.startswith(f"Error: no dataset in {tmp_path} ")
 
 
@@ -149,13 +167,12 @@ def test_check_cfg_unusable_input_is_one_line_exit_2(args, message):
 
 
 @pytest.mark.slow
-@needs_debian
-def test_ultralytics_accepts_generated_data_yaml(dataset, tmp_path):
+def test_ultralytics_accepts_generated_data_yaml(dataset, tmp_path, tiny):
     """check_det_dataset reads the YAML; a YOLODataset built from it finds every label
     beside the images (no `images` folder in the path)."""
     assert not any(s in str(dataset) for s in ("images", "JPEGImages", "raw"))
     out = tmp_path / "cfg"
-    assert invoke("configs", dataset, "-t", "yolov3-tiny", "-o", out).exit_code == 0
+    assert invoke("configs", dataset, "-t", tiny, "-o", out).exit_code == 0
     from ultralytics.data.build import build_yolo_dataset
     from ultralytics.data.utils import check_det_dataset
     from ultralytics.utils import DEFAULT_CFG

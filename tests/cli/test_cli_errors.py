@@ -51,7 +51,7 @@ def test_a_voc_set_of_missing_images_exits_1(tmp_path):
     assert invoke("synth", "voc", root, "--images", 4).exit_code == 0
     for image in (root / "JPEGImages").iterdir():
         image.unlink()
-    result = invoke("convert", "voc", root, "--sets", "trainval")
+    result = invoke("convert", "voc", root, "--sets", "trainval", "-j", 1)
     assert result.exit_code == 1 and result.output.splitlines()[-1].startswith(
         "Error: nothing converted in trainval: missing_image ")
 

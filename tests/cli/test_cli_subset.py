@@ -18,15 +18,19 @@ def real(real_kaggle_tree) -> Path:
 
 
 def test_dry_run_prints_the_choice_and_writes_nothing(real, tmp_path):
-    result = invoke("subset", real, "--top", "2", "--dry-run", "--json")
+    out = tmp_path / "out"
+    before = sorted(p for p in real.parent.rglob("*"))
+    result = invoke("subset", real, "--top", "2", "--out", out, "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     chosen = json.loads(result.output)["classes"]
     # goldfish has 3 XML; tench is the lowest id of those with 2; new ids follow source ids
     assert [(c["key"], c["images"], c["new_id"]) for c in chosen] == [
         ("n01440764", 2, 0), ("n01443537", 3, 1)]
-    text = invoke("subset", real, "--classes", "tench,goldfish", "--dry-run")
+    text = invoke("subset", real, "--classes", "tench,goldfish", "--out", out, "--dry-run")
     assert "n01440764" in text.output and "explicit" in text.output
-    assert not (tmp_path / "out").exists()
+    assert not out.exists() and sorted(p for p in real.parent.rglob("*")) == before
+    assert invoke("subset", real, "--top", "2", "--out", out).exit_code == 0  # the same, not dry
+    assert (out / "manifest.json").is_file()
 
 
 def test_build_then_check_then_stats(real, tmp_path):

@@ -222,3 +222,13 @@ def test_unreadable_map_values_are_not_zero_and_are_counted(tmp_path):
     assert [(c.name, c.ap) for c in maps[0].classes] == [("fire", None), ("smoke", 0.125)]
     assert math.isnan(maps[0].map) and stats.bad_values == 2
     assert math.isnan(rows[0].map50)
+
+
+def test_a_long_run_of_blanks_in_an_iteration_line_parses_in_linear_time(tmp_path):
+    # found by tools/fuzz.py: 200,000 spaces in one line made the iteration pattern backtrack
+    # quadratically (37 s for this file; summarize never finished its time cap)
+    line = b" 129: 63.026440, 104.859337 avg loss, 0.000001 rate, 0.613887 seconds, 6192 images\n"
+    log = tmp_path / "train.log"
+    log.write_bytes(line + line.replace(b"129:", b"130:").replace(b" avg", b" " * 200_000 + b"avg"))
+    rows, _, _, stats = parse(log)
+    assert [r.step for r in rows] == [129, 130] and rows[1].avg_loss == 104.859337

@@ -119,3 +119,25 @@ def test_rerun_after_an_image_that_gave_the_size_changed(tree):
     assert again.labels_written == 1
     cx_old, cx_new = float(old.split()[1]), float(label.read_bytes().split()[1])
     assert cx_new == pytest.approx(cx_old / 2, abs=2e-6)
+
+
+def test_workers_are_spawned_not_forked_while_other_threads_run(tree, tmp_path):
+    import shutil
+    import threading
+
+    from pipeline.convert import _start_method
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tree, copy)
+    convert_imagenet(tree, options=ConvertOptions(workers=2))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # as torch's or a watchdog's threads would be
+    other.start()
+    try:
+        assert _start_method() == "spawn"
+        manifest = convert_imagenet(copy, options=ConvertOptions(workers=2))
+    finally:
+        stop.set()
+        other.join()
+    assert manifest.splits["train"].images == 6
+    assert labels(copy) == labels(tree)
