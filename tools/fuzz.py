@@ -119,6 +119,13 @@ def _build_logs(ws: Path) -> None:
             shutil.copy(f, ws / f.name)
 
 
+def _build_run(ws: Path) -> None:
+    run = ws / "train"
+    run.mkdir()
+    shutil.copy(DATA / "logs/yolo11_resume-ocr_results.csv", run / "results.csv")
+    (run / "args.yaml").write_text("task: detect\nmode: train\nepochs: 60\nbatch: 16\nimgsz: 640\n")
+
+
 def _coco_command(task: str, ids: str) -> Callable[[Path, Path], list[str]]:
     def command(ws: Path, file: Path) -> list[str]:
         js = file if file.suffix == ".json" else ws / "instances_val2017_first4.json"
@@ -161,6 +168,8 @@ TARGETS = [
                            f if f.suffix == ".data" else ws / "Sanip_obj.data"]]),
     Target("logs", _build_logs, lambda ws: sorted(ws.glob("*.*")),
            [lambda ws, f: ["summarize", f, "--out", ws / "report", "--json"]]),
+    Target("run", _build_run, lambda ws: sorted((ws / "train").iterdir()),
+           [lambda ws, f: ["summarize", ws / "train", "--out", ws / "report"]]),
 ]
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from pipeline.darknet.cfg import read_cfg
 from pipeline.errors import PipelineError, UserError
-from pipeline.io import atomic_write, atomic_writer
+from pipeline.io import atomic_write, atomic_writer, read_text
 from pipeline.logs import PARSERS, sniff
 from pipeline.logs.rows import ROW_FIELDS, LogStats, MetricRow
 from pipeline.report.chart import Series, draw_comparison, draw_run
@@ -83,8 +83,8 @@ def max_steps_for(run: Run, max_batches: int | None, cfg: str | None) -> tuple[i
             f = run.folder / name
             if f.is_file():
                 try:
-                    epochs = (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("epochs")
-                except (yaml.YAMLError, OSError, AttributeError):
+                    epochs = (yaml.safe_load(read_text(f, name)) or {}).get("epochs")
+                except (yaml.YAMLError, PipelineError, AttributeError):  # no usable epochs: no projection
                     continue
                 if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
                     return epochs, f"{name} epochs"

@@ -86,3 +86,19 @@ def test_non_utf8_bytes_in_a_finding_are_printed_not_a_crash(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pipeline", "check-cfg", str(cfg), "--darknet", "pjreddie"],
                          capture_output=True, env=env, check=False)
     assert run.returncode == 1 and b"wid\\xffth" in run.stdout and b"Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(("args_yaml", "steps"), [
+    (b"\xef\xbb\xbfepochs: 60\n", 60),  # a BOM: read
+    ("epochs: 60\n".encode("utf-16"), 60),  # UTF-16: read
+    (b"epochs: 6\xff0\n", None),  # not UTF-8: no projection, and no traceback
+])
+def test_run_folder_args_yaml_in_any_encoding(tmp_path, args_yaml, steps):
+    run = tmp_path / "train"
+    run.mkdir()
+    (run / "results.csv").write_bytes((Path(__file__).parents[1] / "data" / "logs" /
+                                       "yolo11_resume-ocr_results.csv").read_bytes())
+    (run / "args.yaml").write_bytes(args_yaml)
+    result = invoke("summarize", run, "--out", tmp_path / "report", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["runs"][0]["max_steps"] == steps
