@@ -8,6 +8,7 @@ bytes. `class_table` turns `categories` into class ids under one of three modes 
 
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,8 @@ def read_coco(
                         "raise it with --max-json-mb if this machine has ~2x that in free memory")
     kind = CocoSegFile if task == "segment" else CocoFile
     try:
-        return msgspec.json.decode(path.read_bytes(), type=kind)
+        data = path.read_bytes()
+        return msgspec.json.decode(data[3:] if data.startswith(codecs.BOM_UTF8) else data, type=kind)
     except msgspec.ValidationError as exc:
         raise FormatError(path, f"not a COCO instances file: {exc}") from None
     except msgspec.DecodeError as exc:

@@ -15,6 +15,7 @@ from pipeline.sources.imagenet import convert_imagenet
 from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 
+@pytest.mark.slow  # imports Ultralytics and torch: ~2 s
 def test_ultralytics_finds_the_labels_beside_the_images(tmp_path):
     from ultralytics.cfg import get_cfg
     from ultralytics.data.dataset import YOLODataset

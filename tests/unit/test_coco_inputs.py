@@ -96,3 +96,11 @@ def test_joining_two_huge_parts_pairs_vertices_in_bounded_memory():
     small_a, small_b = a[::1000], b[::1000] + [0, 7]
     naive = ((small_a[:, None] - small_b[None]) ** 2).sum(-1)
     assert polygons.closest_pair(small_a, small_b) == np.unravel_index(naive.argmin(), naive.shape)
+
+
+def test_a_utf8_bom_before_the_json_is_accepted(tmp_path):
+    js, images = tree(tmp_path, "datumaro_instances_val.json")
+    plain = convert_coco(js, images, out=tmp_path / "a", options=ONE).splits["datumaro_instances_val"]
+    js.write_bytes(b"\xef\xbb\xbf" + js.read_bytes())
+    with_bom = convert_coco(js, images, out=tmp_path / "b", options=ONE).splits["datumaro_instances_val"]
+    assert (with_bom.images, with_bom.boxes) == (plain.images, plain.boxes) and plain.boxes > 0
