@@ -36,6 +36,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -326,9 +327,14 @@ def _results(jobs: Sequence[Job], ctx: JobContext, state_dir: Path, workers: int
         for job in jobs:
             yield run_job(job, ctx, state_dir)
         return
-    mp = multiprocessing.get_context(_start_method())
-    with mp.Pool(workers, initializer=_init_worker, initargs=(ctx, state_dir)) as pool:
-        yield from pool.imap(_run_in_worker, jobs, chunksize=1)
+    # Not multiprocessing.Pool: its worker-handler thread spins while a result waits in the
+    # pipe, ~1 ms of CPU per job (0.15 s of a 3.5 s ImageNet run, measured).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
+                               initializer=_init_worker, initargs=(ctx, state_dir))
+    try:
+        yield from pool.map(_run_in_worker, jobs)
+    finally:  # on an error or Ctrl-C: drop the jobs not started, wait for the running ones
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def convert_split(
