@@ -144,18 +144,24 @@ def write_ultralytics_yaml(path: str | Path, train: str, val: str, names: list[s
 
 
 def read_ultralytics_yaml(path: str | Path) -> dict:
-    """Read a data.yaml back; not a mapping -> FormatError."""
+    """Read a data.yaml (or an Ultralytics args.yaml); malformed or not a mapping -> FormatError."""
+    text = read_text(path, "yaml")
     try:
-        doc = yaml.safe_load(read_text(path, "yaml"))
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise FormatError(path, f"malformed YAML: {exc}") from None
+    except RecursionError:  # PyYAML recurses per nesting level
+        raise FormatError(path, "malformed YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of over 4300 digits
+        raise FormatError(path, f"unreadable YAML value: {exc}") from None
     if not isinstance(doc, dict):
         raise FormatError(path, "not a YAML mapping")
     return doc
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """A small text file (`io.decode_text`, undecodable bytes kept); unreadable or binary (NUL) -> CfgError.
+    """A small text file (`io.decode_text`: BOMs, UTF-16, undecodable bytes kept); unreadable
+    or binary (NUL) -> CfgError.
 
     `what` names the file kind in the message. Example: `read_text("obj.data", "data")`.
     """
@@ -163,6 +169,7 @@ def read_text(path: str | Path, what: str) -> str:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CfgError(f"cannot read {what} file {path}: {exc.strerror}") from None
-    if b"\x00" in data:
+    text = decode_text(data, path, what, keep_bad_bytes=True)
+    if "\x00" in text:  # after decoding: UTF-16 text holds NUL bytes
         raise CfgError(f"{path}: not a {what} file (binary data)")
-    return decode_text(data, path, what, keep_bad_bytes=True)
+    return text

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-import yaml
 
 from pipeline.darknet.cfg import read_cfg
+from pipeline.datafiles import read_ultralytics_yaml
 from pipeline.errors import PipelineError, UserError
-from pipeline.io import atomic_write, atomic_writer, read_text
+from pipeline.io import atomic_write, atomic_writer
 from pipeline.logs import PARSERS, sniff
 from pipeline.logs.rows import ROW_FIELDS, LogStats, MetricRow
 from pipeline.report.chart import Series, draw_comparison, draw_run
@@ -83,8 +83,8 @@ def max_steps_for(run: Run, max_batches: int | None, cfg: str | None) -> tuple[i
             f = run.folder / name
             if f.is_file():
                 try:
-                    epochs = (yaml.safe_load(read_text(f, name)) or {}).get("epochs")
-                except (yaml.YAMLError, PipelineError, AttributeError):  # no usable epochs: no projection
+                    epochs = read_ultralytics_yaml(f).get("epochs")
+                except PipelineError:  # no usable epochs: no projection
                     continue
                 if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
                     return epochs, f"{name} epochs"
