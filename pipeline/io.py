@@ -85,9 +85,11 @@ def update_file(path: str, data: bytes, exists: bool | None = None) -> tuple[boo
                 os.close(fd)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        done = os.write(fd, data)
+        if done < len(data):  # a short write: the rest, piece by piece
+            view = memoryview(data)[done:]
+            while view:
+                view = view[os.write(fd, view) :]
         return True, os.fstat(fd)
     finally:
         os.close(fd)

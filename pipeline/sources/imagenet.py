@@ -161,10 +161,6 @@ class ImagenetJob:
             self._images = {n.rpartition(".")[0]: n for n in names if _is_image(n)}
         return self._images
 
-    def _label_exists(self, stem: str) -> bool | None:
-        """Whether the label was in the folder listing; None when the folder was not listed."""
-        return None if self._labels is None else f"{stem}.txt" in self._labels
-
     def xml_files(self) -> dict[str, str]:
         """{stem: XML path}; empty in CSV mode (listed once per job)."""
         if self._xmls is None:
@@ -190,6 +186,7 @@ class ImagenetJob:
             os.makedirs(self.label_dir, exist_ok=True)
         parser = xml_parser()
         list_unannotated = ctx.options.unannotated == "empty"
+        image_dir, label_dir, known = self.image_dir, self.label_dir, self._labels
         for stem in sorted(images.keys() | xmls.keys() | rows.keys()):
             name = images.get(stem)
             source = xmls.get(stem) or (rows[stem][1] if stem in rows else "")
@@ -197,15 +194,15 @@ class ImagenetJob:
                 problem = Problem("missing_image", source, f"no image {stem}.* in {self.image_dir}")
                 yield LabelItem("", "", None, problems=(problem,), skip=True)
                 continue
-            image = f"{self.image_dir}/{name}"
-            listed = f"{self.label_dir}/{name}" if mirror else image
+            image = f"{image_dir}/{name}"
+            listed = f"{label_dir}/{name}" if mirror else image
             if mirror and not os.path.lexists(listed):
                 os.symlink(image, listed)
             if not source and not list_unannotated:
                 yield LabelItem("", "", None)  # counted as unannotated; not listed, no label
                 continue
-            label = f"{self.label_dir}/{stem}.txt"
-            exists = self._label_exists(stem)
+            label = f"{label_dir}/{stem}.txt"
+            exists = None if known is None else f"{stem}.txt" in known  # None: folder not listed
             if not source:
                 yield LabelItem(listed, label, None, label_exists=exists)
                 continue
