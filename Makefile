@@ -33,7 +33,7 @@ test: setup darknet lint
 	$(VENV)/bin/pytest -q -n $(JOBS) -m "not gpu" tests
 
 test-fast: setup
-	$(VENV)/bin/pytest -q -m "not slow and not darknet and not gpu" tests
+	$(VENV)/bin/pytest -q -n $(JOBS) -m "not slow and not darknet and not gpu" tests
 
 # Seeded mutations of the real fixtures and synth trees through every command (tools/fuzz.py);
 # `make test` runs a fixed 70 of them.
