@@ -18,6 +18,7 @@ import msgspec
 import yaml
 
 from pipeline.errors import PipelineError, UserError, closest
+from pipeline.io import read_text
 from pipeline.runfile.schema import NAME_OR_PATH_KEYS, PATH_KEYS, RunFile
 
 _COMPONENT = re.compile(r"\.?[^.\[]+|\[\d+\]")
@@ -61,11 +62,7 @@ def load_runfile(path: str | Path, sets: tuple[str, ...] = ()) -> Loaded:
     Example: `load_runfile("cfg/demo.yaml", ("train.epochs=3",)).spec.train.epochs` -> 3.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise UserError(f"cannot read pipeline file {file}: {reason}") from None
+    text = read_text(file, "pipeline")
     data, lines = parse_yaml(text, file)
     loaded = Loaded(file, lines)
     for item in sets:
@@ -93,6 +90,10 @@ def parse_yaml(text: str, file: Path) -> tuple[dict, dict[str, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise PipelineError(f"{file}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:  # PyYAML recurses per nesting level
+        raise PipelineError(f"{file}: not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # an integer of over 4300 digits
+        raise PipelineError(f"{file}: unreadable YAML value: {exc}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):

@@ -97,3 +97,15 @@ def test_synth_allows_a_missing_source_path(pfile, tmp_path):
     text = BASE.replace("path: raw", "path: gen\n  synth: {classes: 3}")
     spec = load_runfile(pfile(text)).spec
     assert spec.source.synth.classes == 3 and not os.path.exists(spec.source.path)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"work: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    (b"work: x\nsource:\n  kind: imagenet\n  path: \xff\xfe\xfa\n", "not UTF-8 text"),
+    (b"\xef\xbb\xbfwork: [1\n", "not valid YAML"),
+])
+def test_hostile_pipeline_files_are_one_line_errors(tmp_path, content, words):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    with pytest.raises(PipelineError, match=words):
+        load_runfile(bad)
