@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -239,3 +240,15 @@ def safe_relative(name: str) -> PurePosixPath:
     ):
         raise UserError(f"unsafe path {name!r}: must be relative without '..'")
     return posix
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """The SHA-256 of a file's bytes (hex), or None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()

@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.errors import UserError
-from pipeline.io import atomic_write
+from pipeline.io import atomic_write, file_sha256
 
 STATE_FILE = "run-state.json"
 
@@ -70,15 +70,9 @@ def digest_value(value: object) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """Digest of a file's bytes; `missing` when it is not there."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-    except FileNotFoundError:
-        return "missing"
-    return h.hexdigest()[:16]
+    """A short digest of a file's bytes; `missing` when it cannot be read."""
+    digest = file_sha256(path)
+    return digest[:16] if digest else "missing"
 
 
 def stat_fingerprint(paths: Iterable[str | Path]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 import shutil
@@ -13,20 +12,13 @@ import time
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.io import file_sha256
 
 
 def file_digest(path: str | Path | None) -> str | None:
-    """`sha256:<hex>` of a file, or None when it cannot be read."""
-    if not path:
-        return None
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-    except OSError:
-        return None
-    return f"sha256:{h.hexdigest()}"
+    """`sha256:<hex>` of a file, or None when there is none or it cannot be read."""
+    digest = file_sha256(path) if path else None
+    return f"sha256:{digest}" if digest else None
 
 
 def package_version(name: str) -> str | None:
