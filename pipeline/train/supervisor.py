@@ -43,6 +43,8 @@ EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 STALL = "stall"
 ETA_MILESTONES = (5, 25, 50, 75)
 RESERVE_BYTES = 1 << 20
+#: The newest events kept in state.json (all of them are in events.jsonl).
+STATE_EVENTS = 50
 #: Seconds before the first progress line counts as a stall (model build, label scan).
 STARTUP_GRACE = 600.0
 _PR_SET_PDEATHSIG = 1
@@ -76,7 +78,9 @@ class Supervisor:
 
     def _event(self, kind: str, detail: str = "", **extra) -> None:
         self._guard(self.run.add_event, kind, detail, step=self.state.get("done"), **extra)
-        self.state["last_event"] = {"kind": kind, "detail": detail}
+        events = self.state.setdefault("events", [])
+        events.append({"kind": kind, "at": round(time.time(), 3), "detail": detail})
+        del events[:-STATE_EVENTS]
         self._save(force=True)
 
     def _guard(self, write: Callable, *args, **kwargs) -> None:

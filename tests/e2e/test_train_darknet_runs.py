@@ -99,6 +99,8 @@ def test_nan_is_caught_within_a_line_restarted_then_given_up(tmp_path):
     assert st["status"] == "failed" and "gave up after 1 restart" in st["reason"]
     kinds = [e["kind"] for e in st["events"]]
     assert kinds.count("nan") == 2 and kinds.count("restart") == 1 and "gave-up" in kinds
+    in_state = [e["kind"] for e in json.loads((run / "state.json").read_text())["events"]]
+    assert in_state == kinds  # the events are in state.json too
     for log in sorted((run / "logs").glob("attempt-*.log")):
         lines = iterations(log)
         first_bad = next(k for k, (_, avg) in enumerate(lines) if not math.isfinite(avg))
