@@ -150,9 +150,10 @@ def run(workdir: Path) -> str:
         "user + system of the whole process tree (main + workers); peak RSS summed over it.",
         "",
         *header, *rows, "", *ratio_header, *ratios, "",
-        "Most of the floor's time is the kernel creating 59,500 files (system CPU); on this shared",
-        "disk the same creation work swings by several times from run to run, so the wall ratios",
-        "move with it while the CPU-second ratios stay put.",
+        "Most of the floor's time is the kernel creating 59,500 files (system CPU). On a shared disk",
+        "that kernel time swings by several times from run to run (work and lock contention inside",
+        "the file system, counted as CPU), for every contender alike: there the ratios say little",
+        "about the converter's own work, which the tmpfs view below measures.",
         "",
     ]
     if os.path.isdir(TMPFS):
@@ -165,8 +166,8 @@ def run(workdir: Path) -> str:
             f"The same on tmpfs ({TMPFS}), {TMPFS_REPEATS} alternating runs: creating a file costs",
             "little there, so this is the CPU-bound view. The converter's first run includes listing",
             f"all {spec.classes * (spec.annotated + spec.unannotated):,} images, keeping the size and "
-            "mtime of every XML as read and of every label as written (the rerun cache), and the",
-            "lists, problems reports and manifest.",
+            "mtime of every XML as read",
+            "and of every label as written (the rerun cache), and the lists, problems reports and manifest.",
             "",
             *header, *rows, "", *ratio_header, *ratios, "",
         ]
