@@ -29,14 +29,10 @@ Engine API, used by every source:
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import re
-import sys
-import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,6 +54,7 @@ from pipeline.manifest import (
     read_manifest,
     write_manifest,
 )
+from pipeline.pool import process_map
 from pipeline.split_checks import EXAMPLES_PER_KIND, note_overlaps, printable_name, tsv_field
 
 UNANNOTATED_POLICIES = ("skip", "empty")
@@ -300,43 +297,6 @@ def _write_labels(job: Job, ctx: JobContext) -> tuple[JobResult, list[str], list
     return res, sized_by, labels
 
 
-_WORKER: tuple[JobContext, Path] | None = None
-
-
-def _init_worker(ctx: JobContext, state_dir: Path) -> None:
-    global _WORKER
-    _WORKER = (ctx, state_dir)
-
-
-def _run_in_worker(job: Job) -> JobResult:
-    ctx, state_dir = _WORKER  # type: ignore[misc]  # set by _init_worker in every pool process
-    return run_job(job, ctx, state_dir)
-
-
-def _start_method() -> str:
-    """`fork` is the cheapest start, but a child forked while other threads run (torch's pools,
-    a loaded Ultralytics, a watchdog; tqdm's monitor is harmless) can hang on a lock one of
-    them held: `spawn` then."""
-    others = [t for t in threading.enumerate()
-              if t is not threading.current_thread() and t is not getattr(tqdm, "monitor", None)]
-    return "spawn" if others or "torch" in sys.modules else "fork"
-
-
-def _results(jobs: Sequence[Job], ctx: JobContext, state_dir: Path, workers: int) -> Iterator[JobResult]:
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield run_job(job, ctx, state_dir)
-        return
-    # Not multiprocessing.Pool: its worker-handler thread spins while a result waits in the
-    # pipe, ~1 ms of CPU per job (0.15 s of a 3.5 s ImageNet run, measured).
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
-                               initializer=_init_worker, initargs=(ctx, state_dir))
-    try:
-        yield from pool.map(_run_in_worker, jobs)
-    finally:  # on an error or Ctrl-C: drop the jobs not started, wait for the running ones
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def convert_split(
     jobs: Sequence[Job],
     *,
@@ -364,7 +324,7 @@ def convert_split(
     with atomic_writer(info.list_file) as listing, atomic_writer(problems_path) as report:
         report.write("kind\tfile\tdetail\n")
         bar = tqdm(total=len(jobs), desc=f"convert {split}", unit="job", disable=not options.progress)
-        for res in _results(jobs, ctx, state_dir, workers):
+        for res in process_map(run_job, jobs, workers, ctx, state_dir):
             bar.update(1)
             if res.listed:
                 listing.write("\n".join(res.listed) + "\n")

@@ -125,7 +125,7 @@ def test_workers_are_spawned_not_forked_while_other_threads_run(tree, tmp_path):
     import shutil
     import threading
 
-    from pipeline.convert import _start_method
+    from pipeline.pool import start_method
 
     copy = tmp_path / "copy"
     shutil.copytree(tree, copy)
@@ -134,7 +134,7 @@ def test_workers_are_spawned_not_forked_while_other_threads_run(tree, tmp_path):
     other = threading.Thread(target=stop.wait)  # as torch's or a watchdog's threads would be
     other.start()
     try:
-        assert _start_method() == "spawn"
+        assert start_method() == "spawn"
         manifest = convert_imagenet(copy, options=ConvertOptions(workers=2))
     finally:
         stop.set()
