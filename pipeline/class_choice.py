@@ -24,7 +24,7 @@ from pathlib import Path
 from pipeline.errors import UserError, closest
 from pipeline.io import read_text
 from pipeline.manifest import ClassCount, ClassInfo, Manifest
-from pipeline.sources.imagenet import SYNSET_FILE
+from pipeline.sources.kaggle_files import SYNSET_FILE
 
 _WNID_SUFFIX = re.compile(r"\s*\(n\d{8}\)$")
 

@@ -26,7 +26,7 @@ DIFFICULT_POLICIES = ("keep", "skip")
 #: One object as plain values: class key, `difficult` flag, corners (`core.Box`'s convention).
 ObjectRow = tuple[str, bool, float, float, float, float]
 #: The modules whose code decides label bytes (box rules, records, XML/CSV/JSON readers).
-RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py",
+RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py", "sources/kaggle_files.py",
                 "sources/coco.py", "sources/polygons.py", "sources/voc.py")
 
 

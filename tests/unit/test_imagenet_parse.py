@@ -8,7 +8,7 @@ import pytest
 from pipeline.errors import FormatError
 from pipeline.io import xml_parser
 from pipeline.labels import yolo_label
-from pipeline.sources.imagenet import parse_prediction, parse_synsets
+from pipeline.sources.kaggle_files import parse_prediction, parse_synsets
 from pipeline.sources.vocxml import parse_voc_xml
 
 DATA = Path(__file__).parents[1] / "data" / "imagenet"

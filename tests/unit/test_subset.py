@@ -18,7 +18,8 @@ from pipeline.dataset import open_dataset, read_list
 from pipeline.errors import UserError
 from pipeline.labels import label_path_beside
 from pipeline.manifest import ClassCount, ClassInfo, read_manifest
-from pipeline.sources.imagenet import convert_imagenet, parse_synsets
+from pipeline.sources.imagenet import convert_imagenet
+from pipeline.sources.kaggle_files import parse_synsets
 from pipeline.subset import SubsetOptions, build_subset, remap_label
 from pipeline.synth.imagenet import class_name, make_imagenet_tree, wnid
 
