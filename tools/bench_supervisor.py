@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-ROUNDS = 3
+ROUNDS = 4
 EPOCHS, IMGSZ, BATCH = 3, 64, 8
 
 

@@ -247,7 +247,8 @@ class Supervisor:
                 verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
                 kill_group(proc)
             self._save()
-            time.sleep(self.backend.poll_seconds)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # returns at once when it exits
+                proc.wait(timeout=self.backend.poll_seconds)
 
     def _apply(self, note) -> None:
         """Fold one note into the state (and the progress display)."""
