@@ -197,6 +197,12 @@ def check_cfg(cfg_path: str | Path, data_path: str | Path | None = None,
 
     Example: `check_cfg("yolo-obj.cfg", "obj.data", "pjreddie").errors` -> 0 when clean.
     """
+    if Path(cfg_path).is_dir():  # the folder `configs` wrote: name what is in it
+        cfgs = sorted(Path(cfg_path).glob("*.cfg"))
+        hint = (f"did you mean {cfgs[0]}" + (f" --data {cfgs[0].with_suffix('.data')}"
+                                              if cfgs[0].with_suffix(".data").is_file() else "") + "?"
+                if len(cfgs) == 1 else "give one of its .cfg files" if cfgs else None)
+        raise UserError(f"{cfg_path} is a folder, not a .cfg file", hint)
     cfg = read_cfg(cfg_path)
     crlf = b"\r\n" in Path(cfg_path).read_bytes()
     fork_name, reason = choose_fork(fork)

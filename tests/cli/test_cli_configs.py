@@ -190,3 +190,11 @@ def test_ultralytics_accepts_generated_data_yaml(dataset, tmp_path, tiny):
     first_label_dir = Path(ds.label_files[0]).parent
     assert first_label_dir.with_suffix(".cache").is_file()
     assert not list(out.glob("*.cache"))
+
+
+def test_check_cfg_given_the_configs_folder_names_the_file_in_it(tmp_path):
+    (tmp_path / "toy.cfg").write_text("[net]\n")
+    (tmp_path / "toy.data").write_text("classes=1\n")
+    result = invoke("check-cfg", tmp_path)
+    assert result.exit_code == 2
+    assert f"did you mean {tmp_path / 'toy.cfg'} --data {tmp_path / 'toy.data'}?" in result.output
