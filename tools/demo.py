@@ -58,13 +58,11 @@ def main(out: Path) -> None:
     else:
         print("\n(darknet not installed: the darknet run is skipped; `make demo` installs it via apt)")
     more(out)
-    from pipeline.runfile.training import summary_input
-
     final = summary["final_map50"]
     print(f"\nDemo finished in {minutes:.1f} min (first run).\n"
           f"  Ultralytics run folder: {run_dir}\n"
           f"    yolo-pipeline status {run_dir}\n"
-          f"    yolo-pipeline summarize {summary_input(Path(run_dir))} --json\n"
+          f"    yolo-pipeline summarize {run_dir} --json\n"
           f"  summary (chart.png, report.md): {summary['out']}\n"
           f"  everything else: {out}\n"
           f"demo final mAP@0.5: {final:.3f} (must be above {TARGET})")

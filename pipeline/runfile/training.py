@@ -128,22 +128,6 @@ def final_map50(metrics: dict) -> float | None:
     return None
 
 
-def summary_input(run_dir: Path) -> Path:
-    """The run folder when `summarize` reads it, else the engine's own output in it."""
-    from pipeline.errors import PipelineError
-    from pipeline.logs import sniff
-
-    try:
-        sniff(run_dir)
-        return run_dir
-    except PipelineError:
-        pass
-    if (run_dir / "ultralytics" / "results.csv").is_file():
-        return run_dir / "ultralytics"
-    logs = sorted((run_dir / "logs").glob("attempt-*.log"))
-    return logs[-1] if logs else run_dir
-
-
 def summary_dir(ctx: Context, run_dir: Path) -> Path:
     """Where the run's summary goes."""
     out = ctx.spec.summarize.out
@@ -161,7 +145,7 @@ def _summarize_run(ctx: Context) -> Outcome:
 
     run_dir = Path(str(ctx.record("train").detail["run_dir"]))
     out = summary_dir(ctx, run_dir)
-    result = summarize_paths([str(summary_input(run_dir))], out)
+    result = summarize_paths([str(run_dir)], out)  # a train run folder: events, ETA checks
     s = result.summaries[0]
     files = {p: file_digest(p) for p in result.files if os.path.exists(p)}
     score = (f"mAP@0.5 final {pct(s.final_map50)}, best {pct(s.best_map50)} at {s.unit} {s.best_map50_step}"
