@@ -64,36 +64,32 @@ def events(run: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def marked_processes(run: Path) -> list[int]:
-    """Live processes carrying this run's marker (Ultralytics workers and their children)."""
-    run_id = json.loads((run / "run.json").read_text())["run_id"]
-    marker = f"YOLO_PIPELINE_RUN_ID={run_id}".encode()
+def _live(match) -> list[int]:
+    """Live (not zombie) pids for which `match(environ_entries, cmdline)` is true."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 env = Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0")
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            if marker in env and stat.rsplit(")", 1)[1].split()[0] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
-def processes_with(needle: str) -> list[int]:
-    """Live processes whose command line holds `needle` (darknet has no marker of ours)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
                 cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 stat = Path(f"/proc/{entry.name}/stat").read_text()
             except OSError:
                 continue
-            if needle in cmd and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            if match(env, cmd) and stat.rsplit(")", 1)[1].split()[0] != "Z":
                 found.append(int(entry.name))
     return found
+
+
+def marked_processes(run: Path) -> list[int]:
+    """Live processes carrying this run's marker (Ultralytics workers and their children)."""
+    run_id = json.loads((run / "run.json").read_text())["run_id"]
+    marker = f"YOLO_PIPELINE_RUN_ID={run_id}".encode()
+    return _live(lambda env, cmd: marker in env)
+
+
+def processes_with(needle: str) -> list[int]:
+    """Live processes whose command line holds `needle` (darknet has no marker of ours)."""
+    return _live(lambda env, cmd: needle in cmd)
 
 
 def sigkill(proc: subprocess.Popen) -> None:
