@@ -18,17 +18,17 @@ from pipeline.darknet.fork import choose_fork, find_template
 from pipeline.darknet.lint import ERROR, Finding, lint_cfg
 from pipeline.darknet.paths import LABEL_PATH
 from pipeline.darknet.values import CfgOptions, Choice, apply_values, compute_values
-from pipeline.datafiles import (
+from pipeline.dataset.datafiles import (
     read_data,
     write_data,
     write_list,
     write_names,
     write_ultralytics_yaml,
 )
-from pipeline.dataset import open_dataset, unread_labels
+from pipeline.dataset.folder import open_dataset, unread_labels
+from pipeline.dataset.labels import ultralytics_label_path
 from pipeline.errors import UserError
 from pipeline.io import atomic_write
-from pipeline.labels import ultralytics_label_path
 
 VAL_SPLITS = ("val", "valid", "validation", "test")
 #: In the --out folder: the digest of every file `configs` wrote, to spot hand edits.

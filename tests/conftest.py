@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.ultralytics_env import offline_ultralytics
+from pipeline.ultralytics.env import offline_ultralytics
 
 offline_ultralytics()
 

@@ -48,14 +48,14 @@ for n in range(int(sys.argv[1])):
 
 ULTRALYTICS = """
 import sys
-from pipeline.ultralytics_env import offline_ultralytics
+from pipeline.ultralytics.env import offline_ultralytics
 offline_ultralytics()
 from ultralytics.data.converter import convert_coco
 convert_coco(labels_dir=sys.argv[1], save_dir=sys.argv[2], use_segments=False, cls91to80=True)
 """
 
 IMPORT_ONLY = """
-from pipeline.ultralytics_env import offline_ultralytics
+from pipeline.ultralytics.env import offline_ultralytics
 offline_ultralytics()
 import ultralytics.data.converter
 """

@@ -11,7 +11,7 @@ from pipeline.configs import check_cfg
 from pipeline.darknet.cfg import parse_cfg, render_cfg
 from pipeline.darknet.fork import DEBIAN_CFG_DIR
 from pipeline.darknet.lint import lint_cfg
-from pipeline.datafiles import write_data, write_list, write_names
+from pipeline.dataset.datafiles import write_data, write_list, write_names
 
 IMAGES = 50_000
 PER_FOLDER = 1_000

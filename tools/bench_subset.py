@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.manifest import ClassCount, Manifest, SplitInfo, write_manifest  # noqa: E402
-from pipeline.sources.kaggle_files import parse_synsets  # noqa: E402
+from pipeline.convert.sources.kaggle_files import parse_synsets  # noqa: E402
+from pipeline.dataset.manifest import ClassCount, Manifest, SplitInfo, write_manifest  # noqa: E402
 
 TRAIN_IMAGES, TRAIN_LABELS, VAL_IMAGES = 1_281_167, 544_546, 50_000
 SYNSETS = ROOT / "tests" / "data" / "imagenet" / "LOC_synset_mapping.txt"

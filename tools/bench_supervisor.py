@@ -63,7 +63,7 @@ def _supervised(cfg: Path, out: Path, env: dict) -> tuple[float, float]:
 
 
 def run(work: Path) -> str:
-    from pipeline.ultralytics_env import worker_env
+    from pipeline.ultralytics.env import worker_env
 
     cfg = _dataset(work)
     env = {**worker_env("bench"), "YOLO_PIPELINE_RUN_ID": ""}

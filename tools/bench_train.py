@@ -18,7 +18,7 @@ IMGSZ = 128
 
 
 def run(workdir: Path) -> str:
-    from pipeline.bench_train import bench_train, render_table, write_outputs
+    from pipeline.train.bench import bench_train, render_table, write_outputs
 
     subprocess.run([sys.executable, "-m", "pipeline", "-q", "run", str(REPO / "cfg" / "demo.yaml"),
                     "--set", f"work={workdir / 'work'}", "--set", f"source.path={workdir / 'imagenet'}",

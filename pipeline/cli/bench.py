@@ -38,7 +38,7 @@ def train(cfgdir, out, batches, imgsz, epochs, device, workers, model, as_json):
       yolo-pipeline bench train data/in10/cfg --out bench-cpu --batches 8,16 --imgsz 320
       yolo-pipeline bench train data/in10/cfg --out bench-gpu --batches 16,32,64,128 --imgsz 416 --device 0
     """
-    from pipeline.bench_train import bench_train, parse_batches, render_table, write_outputs
+    from pipeline.train.bench import bench_train, parse_batches, render_table, write_outputs
 
     sizes = parse_batches(batches)
     rows = bench_train(cfgdir, out, sizes, imgsz=imgsz, epochs=epochs, device=device, workers=workers,

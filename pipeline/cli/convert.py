@@ -9,14 +9,14 @@ import click
 import msgspec
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
-from pipeline.convert import UNANNOTATED_POLICIES, ConvertOptions
+from pipeline.convert.engine import UNANNOTATED_POLICIES, ConvertOptions
+from pipeline.convert.sources.coco import CROWD_POLICIES, TASKS, convert_coco, default_split
+from pipeline.convert.sources.coco_schema import ID_MODES, MAX_JSON_BYTES
+from pipeline.convert.sources.imagenet import SOURCES
+from pipeline.convert.split_checks import nothing_converted
+from pipeline.dataset.labels import DIFFICULT_POLICIES
+from pipeline.dataset.manifest import Manifest
 from pipeline.errors import UserError
-from pipeline.labels import DIFFICULT_POLICIES
-from pipeline.manifest import Manifest
-from pipeline.sources.coco import CROWD_POLICIES, TASKS, convert_coco, default_split
-from pipeline.sources.coco_schema import ID_MODES, MAX_JSON_BYTES
-from pipeline.sources.imagenet import SOURCES
-from pipeline.split_checks import nothing_converted
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -133,7 +133,7 @@ def imagenet(root, splits, source, unannotated, difficult, labels_root, out, out
       yolo-pipeline convert imagenet /mnt/ro/imagenet --labels-root /data/imagenet-yolo
       yolo-pipeline convert imagenet /data/imagenet --out /data/in-yolo
     """
-    from pipeline.sources.imagenet import convert_imagenet
+    from pipeline.convert.sources.imagenet import convert_imagenet
 
     out_manifest = manifest_path(out, out_manifest)
     chosen = tuple(s.strip() for s in splits.split(",") if s.strip())
@@ -234,8 +234,8 @@ def voc(root, sets, images_dir, val_fraction, seed, classes_file, difficult, una
       yolo-pipeline convert voc export/train --val-fraction 0.2 --seed 1
       yolo-pipeline convert voc labelimg/xml --images labelimg/photos
     """
-    from pipeline.sources.voc import convert_voc
-    from pipeline.sources.voc_flat import is_flat_export
+    from pipeline.convert.sources.voc import convert_voc
+    from pipeline.convert.sources.voc_flat import is_flat_export
 
     if images_dir or val_fraction or is_flat_export(root):
         if sets:
@@ -258,7 +258,7 @@ def _voc_flat(root: str, *, images_dir: str | None, val_fraction: float | None, 
               classes_file: str | None, darknet_labels: bool, out: str | None, as_json: bool,
               options: ConvertOptions) -> None:
     """`convert voc` on a flat export (one split, or train and val)."""
-    from pipeline.sources.voc_flat import convert_voc_flat
+    from pipeline.convert.sources.voc_flat import convert_voc_flat
 
     manifest = convert_voc_flat(root, images=images_dir, val_fraction=val_fraction, seed=seed,
                                 classes_file=classes_file, darknet_labels=darknet_labels,

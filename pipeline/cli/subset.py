@@ -7,10 +7,10 @@ import sys
 import click
 import msgspec
 
-from pipeline.class_choice import Choice, ClassRule
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, workers_option
-from pipeline.convert import UNANNOTATED_POLICIES
-from pipeline.subset import LINK_MODES, SubsetOptions
+from pipeline.convert.engine import UNANNOTATED_POLICIES
+from pipeline.dataset.class_choice import Choice, ClassRule
+from pipeline.dataset.subset import LINK_MODES, SubsetOptions
 
 DATASET = click.argument("dataset", type=click.Path(exists=True, path_type=str))
 
@@ -80,9 +80,9 @@ def subset(dataset, out, top, classes, spread, min_images, exclude, dry_run, lin
       yolo-pipeline subset data/in10 --top 5 --out data/in5
       yolo-pipeline subset roboflow-export/data.yaml --classes car,bus --out data/cars
     """
-    from pipeline.class_choice import choose_classes, load_synonyms
-    from pipeline.dataset import counted_manifest, open_dataset
-    from pipeline.subset import build_subset
+    from pipeline.dataset.class_choice import choose_classes, load_synonyms
+    from pipeline.dataset.folder import counted_manifest, open_dataset
+    from pipeline.dataset.subset import build_subset
 
     rule = ClassRule(top=top, classes=_names(classes), spread=spread, min_images=min_images,
                      exclude=_names(exclude))
@@ -145,7 +145,7 @@ def check(dataset, decode, duplicates, report_file, workers, as_json):
       yolo-pipeline check data/in10 --decode --duplicates --report /tmp/in10-check.tsv
       yolo-pipeline check darknet/data/obj.data
     """
-    from pipeline.checks import check_dataset
+    from pipeline.dataset.checks import check_dataset
 
     report = check_dataset(dataset, decode=decode, duplicates=duplicates,
                            report_file=report_file, workers=workers, progress=progress_enabled())
@@ -174,8 +174,8 @@ def stats(dataset, splits, chart, as_json):
       yolo-pipeline stats data/in10
       yolo-pipeline stats data/imagenet/yolo --split train --chart train-stats.png --json
     """
-    from pipeline.stats import dataset_stats, public, render_text
-    from pipeline.stats_chart import draw_chart
+    from pipeline.dataset.stats import dataset_stats, public, render_text
+    from pipeline.dataset.stats_chart import draw_chart
 
     result = dataset_stats(dataset, tuple(splits), progress=progress_enabled())
     warn(result["warnings"])

@@ -112,7 +112,7 @@ def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, 
                         on_nan=on_nan, max_restarts=max_restarts, explode_factor=explode_factor,
                         stall_minutes=stall_minutes)
     if dry_run:
-        from pipeline.train.plan import dry_run as plan
+        from pipeline.train.dry_run import dry_run as plan
 
         result = plan(opts)
         emit(result, as_json, _plan_text(result))

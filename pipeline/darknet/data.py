@@ -4,7 +4,7 @@ Facts (pjreddie's Debian binary): labels are looked for where `pipeline.darknet.
 says; a missing label file ends training with "Couldn't open file" and exit code 0; a
 class id >= classes is not reported; a missing image can crash it. Both forks remove every
 space from `.data` values. Listed images and label lines are checked with the rules and
-problem names `check` uses (`pipeline.label_lines`).
+problem names `check` uses (`pipeline.dataset.label_lines`).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pipeline.darknet.cfg import c_int
 from pipeline.darknet.lint import ERROR, WARNING, Finding
 from pipeline.darknet.paths import EXTENSIONS, LABEL_PATH
-from pipeline.datafiles import DATA_KEYS, DataFile, read_names, read_text
-from pipeline.errors import CfgError
-from pipeline.label_lines import (
+from pipeline.dataset.datafiles import DATA_KEYS, DataFile, read_names, read_text
+from pipeline.dataset.label_lines import (
     MISSING_IMAGE,
     MISSING_LABEL,
     RELATIVE_PATH,
     check_lines,
     label_bytes,
 )
-from pipeline.labels import label_path_beside
+from pipeline.dataset.labels import label_path_beside
+from pipeline.errors import CfgError
 
 #: Keys AlexeyAB's darknet also reads from a .data file.
 OTHER_DATA_KEYS = ("eval", "results", "map", "labels", "top", "difficult", "leaderboard")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from pipeline.dataset.labels import label_path_beside
 from pipeline.io import read_bytes
-from pipeline.labels import label_path_beside
 
 #: Substrings pjreddie's darknet replaces (first occurrence) to find a label; in this order.
 PJREDDIE_REWRITES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))

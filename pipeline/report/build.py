@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.darknet.cfg import read_cfg
-from pipeline.datafiles import read_ultralytics_yaml
+from pipeline.dataset.datafiles import read_ultralytics_yaml
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_write, atomic_writer
 from pipeline.logs import PARSERS, sniff

@@ -12,8 +12,8 @@ from typing import Literal
 
 import msgspec
 
-from pipeline.convert import ConvertOptions
-from pipeline.subset import SubsetOptions
+from pipeline.convert.engine import ConvertOptions
+from pipeline.dataset.subset import SubsetOptions
 from pipeline.train.options import TrainOptions
 
 _TRAIN = {f.name: f.default for f in dataclasses.fields(TrainOptions)}

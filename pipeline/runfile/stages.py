@@ -68,14 +68,14 @@ def _convert_inputs(ctx: Context) -> dict[str, str]:
 
 
 def _convert_run(ctx: Context) -> Outcome:
-    from pipeline.convert import ConvertOptions
+    from pipeline.convert.engine import ConvertOptions
 
     src = ctx.spec.source
     options = ConvertOptions(unannotated=src.unannotated, difficult=src.difficult,
                              workers=src.workers, progress=ctx.progress)
     out = ctx.dataset_dir
     if src.kind == "imagenet":
-        from pipeline.sources.imagenet import SPLITS, convert_imagenet
+        from pipeline.convert.sources.imagenet import SPLITS, convert_imagenet
 
         if src.synth is not None and not Path(src.path or "").exists():
             _make_synth(ctx)
@@ -83,13 +83,13 @@ def _convert_run(ctx: Context) -> Outcome:
                                     source=src.annotations, options=options,
                                     labels_root=src.labels_root, out_manifest=out / "manifest.json")
     elif src.kind == "coco":
-        from pipeline.sources.coco import convert_coco
+        from pipeline.convert.sources.coco import convert_coco
 
         for f in src.files:
             manifest = convert_coco(f.json, f.images, out=out, split=f.split, ids=src.ids,
                                     crowd=src.crowd, options=options)
     else:
-        from pipeline.sources.voc import convert_voc
+        from pipeline.convert.sources.voc import convert_voc
 
         manifest = convert_voc(src.path or "", sets=tuple(src.splits or ("trainval", "test")),
                                classes_file=src.classes_file, darknet_labels=src.darknet_labels,
@@ -129,8 +129,8 @@ def _manifest_digest(folder: Path, stage: str) -> str:
 
 
 def _subset_run(ctx: Context) -> Outcome:
-    from pipeline.class_choice import ClassRule
-    from pipeline.subset import SubsetOptions, build_subset
+    from pipeline.dataset.class_choice import ClassRule
+    from pipeline.dataset.subset import SubsetOptions, build_subset
 
     s = ctx.spec.subset
     if s is None:

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import orjson
 
+from pipeline.convert.sources.coco_schema import COCO80
 from pipeline.io import atomic_writer
-from pipeline.sources.coco_schema import COCO80
 
 CHUNK = 5000
 

@@ -32,10 +32,10 @@ DETACH_WAIT = 20.0
 def make_backend(run: RunFolder, opts: TrainOptions) -> Backend:
     """The backend object for `opts.backend`."""
     if opts.backend == "darknet":
-        from pipeline.train.darknet_backend import DarknetBackend
+        from pipeline.darknet.backend import DarknetBackend
 
         return DarknetBackend(run, opts)
-    from pipeline.train.ultralytics_backend import UltralyticsBackend
+    from pipeline.ultralytics.backend import UltralyticsBackend
 
     return UltralyticsBackend(run, opts)
 
@@ -110,7 +110,7 @@ def supervise(root: Path, *, resuming: bool, on_progress: Callable[[dict], None]
 
 def _spawn_detached(run: RunFolder, resuming: bool) -> int:
     """Start the supervisor in a session of its own and wait until it reports in."""
-    argv = [sys.executable, "-m", "pipeline.train.supervise", str(run.root)]
+    argv = [sys.executable, "-m", "pipeline.train.detached", str(run.root)]
     if resuming:
         argv.append("--resume")
     with open(run.supervisor_log, "ab") as log:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.bench_train import BenchRow, make_row, parse_batches, render_table
 from pipeline.errors import UserError
-from pipeline.sampler import Usage
+from pipeline.train.bench import BenchRow, make_row, parse_batches, render_table
+from pipeline.train.sampler import Usage
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = Path("/usr/share/darknet/cfg/yolov3-tiny.cfg")

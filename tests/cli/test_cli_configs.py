@@ -10,7 +10,7 @@ import pytest
 from conftest import invoke
 
 from pipeline.darknet.fork import DEBIAN_CFG_DIR
-from pipeline.manifest import read_manifest
+from pipeline.dataset.manifest import read_manifest
 
 CFG = Path(__file__).parents[1] / "data" / "cfg"
 needs_debian = pytest.mark.skipif(not (DEBIAN_CFG_DIR / "yolov3-tiny.cfg").is_file(),

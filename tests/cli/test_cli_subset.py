@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.convert import ConvertOptions
-from pipeline.sources.imagenet import convert_imagenet
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
 
 
 @pytest.fixture

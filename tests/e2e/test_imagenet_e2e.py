@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.convert import ConvertOptions
-from pipeline.sources.imagenet import convert_imagenet
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
 from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.class_choice import ClassRule
-from pipeline.convert import ConvertOptions
-from pipeline.dataset import read_list
-from pipeline.labels import label_path_beside
-from pipeline.sources.imagenet import convert_imagenet
-from pipeline.subset import SubsetOptions, build_subset
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
+from pipeline.dataset.class_choice import ClassRule
+from pipeline.dataset.folder import read_list
+from pipeline.dataset.labels import label_path_beside
+from pipeline.dataset.subset import SubsetOptions, build_subset
 from pipeline.synth.imagenet import make_imagenet_tree, wnid
 
 DARKNET = shutil.which("darknet") or "/usr/bin/darknet"

@@ -106,7 +106,7 @@ def test_log_of_the_real_darknet_binary(tmp_path):
 
 @pytest.mark.slow
 def test_results_csv_of_a_real_ultralytics_run(tmp_path):
-    from pipeline.ultralytics_env import offline_ultralytics
+    from pipeline.ultralytics.env import offline_ultralytics
 
     offline_ultralytics()
     from ultralytics import YOLO

@@ -13,7 +13,7 @@ import pytest
 from runkit import cli, events, processes_with, sigkill, start, state, toy_configs, wait_for
 
 from pipeline.darknet.values import max_batches_rule
-from pipeline.labels import label_path_beside
+from pipeline.dataset.labels import label_path_beside
 
 pytestmark = [
     pytest.mark.slow,

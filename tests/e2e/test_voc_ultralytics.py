@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 
-from pipeline.convert import ConvertOptions
-from pipeline.sources.coco import convert_coco
-from pipeline.sources.voc import convert_voc
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.coco import convert_coco
+from pipeline.convert.sources.voc import convert_voc
 from pipeline.synth.coco import make_coco_images, make_coco_json
 from pipeline.synth.voc import make_voc_tree
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.checks import check_dataset, check_label
-from pipeline.convert import ConvertOptions
-from pipeline.dataset import open_dataset
-from pipeline.labels import label_path_beside
-from pipeline.sources.imagenet import convert_imagenet
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
+from pipeline.dataset.checks import check_dataset, check_label
+from pipeline.dataset.folder import open_dataset
+from pipeline.dataset.labels import label_path_beside
 from pipeline.synth.imagenet import make_imagenet_tree
 
 
@@ -147,7 +147,7 @@ def test_label_that_is_a_folder_is_a_missing_label(dataset):
 
 
 def test_list_file_that_is_a_folder_is_a_user_error(dataset):
-    from pipeline.dataset import read_list
+    from pipeline.dataset.folder import read_list
     from pipeline.errors import UserError
 
     with pytest.raises(UserError, match="is missing"):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import black_jpeg
 
-from pipeline.convert import ConvertOptions
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources import polygons
+from pipeline.convert.sources.coco import convert_coco, default_split
+from pipeline.convert.sources.coco_schema import COCO80, Category, class_table, read_coco
 from pipeline.errors import FormatError, UserError
-from pipeline.sources import polygons
-from pipeline.sources.coco import convert_coco, default_split
-from pipeline.sources.coco_schema import COCO80, Category, class_table, read_coco
 
 DATA = Path(__file__).parents[1] / "data" / "coco"
 ONE = ConvertOptions(workers=1)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from test_coco import ONE, tree
 
+from pipeline.convert.sources import polygons
+from pipeline.convert.sources.coco import convert_coco
+from pipeline.convert.sources.coco_schema import Category, class_table
 from pipeline.errors import FormatError
-from pipeline.sources import polygons
-from pipeline.sources.coco import convert_coco
-from pipeline.sources.coco_schema import Category, class_table
 
 
 def _data(images: list[dict], annotations: list[dict], categories=({"id": 1, "name": "x"},)) -> dict:

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.convert import ConvertOptions
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
+from pipeline.dataset.manifest import read_manifest
 from pipeline.errors import UserError
-from pipeline.manifest import read_manifest
-from pipeline.sources.imagenet import convert_imagenet
 from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 TRAIN = Path("ILSVRC/Data/CLS-LOC/train")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from pipeline.checks import check_dataset
 from pipeline.darknet.paths import LABEL_PATH, unread_by
-from pipeline.labels import label_path_beside
+from pipeline.dataset.checks import check_dataset
+from pipeline.dataset.labels import label_path_beside
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.darknet.data import lint_data
 from pipeline.darknet.paths import alexeyab_label_path
-from pipeline.datafiles import (
+from pipeline.dataset.datafiles import (
     parse_list,
     parse_names,
     read_data,

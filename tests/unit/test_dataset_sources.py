@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dataset import open_dataset
+from pipeline.dataset.folder import open_dataset
+from pipeline.dataset.labels import ultralytics_label_path
 from pipeline.errors import FormatError, UserError
-from pipeline.labels import ultralytics_label_path
 from pipeline.synth.yolo import CLASSES, make_darknet_tree, make_roboflow_export, make_ultralytics_tree
 
 
@@ -112,7 +112,7 @@ def test_darknet_names_count_must_match_classes(tmp_path):
 
 
 def test_the_folder_above_a_converted_dataset_is_used_and_said(tmp_path):
-    from pipeline.manifest import Manifest, write_manifest
+    from pipeline.dataset.manifest import Manifest, write_manifest
 
     write_manifest(Manifest(source={}, classes=[]), tmp_path / "in" / "yolo" / "manifest.json")
     ds = open_dataset(tmp_path / "in")
@@ -142,7 +142,7 @@ def test_two_data_files_are_ambiguous(tmp_path):
 
 
 def test_counted_manifest_counts_a_foreign_datasets_labels(tmp_path):
-    from pipeline.dataset import counted_manifest
+    from pipeline.dataset.folder import counted_manifest
 
     ds = open_dataset(make_ultralytics_tree(tmp_path / "u", counts=(6, 2)))
     lines = [ln.split()[0] for p in ds.images("train")

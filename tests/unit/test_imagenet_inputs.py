@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-import pipeline.convert
-import pipeline.labels
-from pipeline.convert import ConvertOptions
+import pipeline.convert.engine
+import pipeline.dataset.labels
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
 from pipeline.errors import FormatError
-from pipeline.sources.imagenet import convert_imagenet
 from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
 TRAIN = Path("ILSVRC/Data/CLS-LOC/train")
@@ -89,9 +89,9 @@ def test_an_unreadable_xml_is_counted_and_the_run_goes_on(tree, kind):
 def test_rerun_after_a_rule_change_rewrites_what_it_changes(tree, monkeypatch):
     convert_imagenet(tree, splits=("train",), options=ONE)
     before = labels(tree)
-    monkeypatch.setattr(pipeline.labels, "LINE_FORMAT", "{:d} {:.3f} {:.3f} {:.3f} {:.3f}\n")
-    monkeypatch.setattr(pipeline.labels, "rules_version", lambda: "a later release")
-    monkeypatch.setattr(pipeline.convert, "rules_version", lambda: "a later release")
+    monkeypatch.setattr(pipeline.dataset.labels, "LINE_FORMAT", "{:d} {:.3f} {:.3f} {:.3f} {:.3f}\n")
+    monkeypatch.setattr(pipeline.dataset.labels, "rules_version", lambda: "a later release")
+    monkeypatch.setattr(pipeline.convert.engine, "rules_version", lambda: "a later release")
     info = convert_imagenet(tree, splits=("train",), options=ONE).splits["train"]
     after = labels(tree)
     assert info.labels_written == 6 and info.labels_unchanged == 0
@@ -125,7 +125,7 @@ def test_workers_are_spawned_not_forked_while_other_threads_run(tree, tmp_path):
     import shutil
     import threading
 
-    from pipeline.pool import start_method
+    from pipeline.convert.pool import start_method
 
     copy = tmp_path / "copy"
     shutil.copytree(tree, copy)

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.convert.sources.kaggle_files import parse_prediction, parse_synsets
+from pipeline.convert.sources.vocxml import parse_voc_xml
+from pipeline.dataset.labels import yolo_label
 from pipeline.errors import FormatError
 from pipeline.io import xml_parser
-from pipeline.labels import yolo_label
-from pipeline.sources.kaggle_files import parse_prediction, parse_synsets
-from pipeline.sources.vocxml import parse_voc_xml
 
 DATA = Path(__file__).parents[1] / "data" / "imagenet"
 CLASSES = parse_synsets((DATA / "LOC_synset_mapping.txt").read_text())

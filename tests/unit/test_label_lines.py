@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.checks import check_dataset
 from pipeline.darknet.data import lint_data
-from pipeline.datafiles import read_data, write_data, write_list, write_names
-from pipeline.label_lines import (
+from pipeline.dataset.checks import check_dataset
+from pipeline.dataset.datafiles import read_data, write_data, write_list, write_names
+from pipeline.dataset.label_lines import (
     LINE_PROBLEMS,
     MISSING_IMAGE,
     MISSING_LABEL,

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from pipeline.core import Box, ImageRecord, ObjectAnnotation
 from pipeline.darknet.paths import pjreddie_label_path
-from pipeline.labels import label_path_beside, yolo_label
+from pipeline.dataset.labels import label_path_beside, yolo_label
 
 IDS = {"a": 0, "b": 1}
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.convert import ConvertOptions
-from pipeline.manifest import ClassInfo, Manifest, SplitInfo, read_manifest, write_manifest
-from pipeline.sources.imagenet import convert_imagenet
-from pipeline.stats import dataset_stats, public, render_text
-from pipeline.stats_chart import draw_chart
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
+from pipeline.dataset.manifest import ClassInfo, Manifest, SplitInfo, read_manifest, write_manifest
+from pipeline.dataset.stats import dataset_stats, public, render_text
+from pipeline.dataset.stats_chart import draw_chart
 from pipeline.synth.imagenet import make_imagenet_tree
 
 LABELS = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import invoke
 
+from pipeline.dataset.stats import dataset_stats
+from pipeline.dataset.stats_chart import TOP_CLASSES, class_rows, stats_figure
 from pipeline.report.chart import pyplot
-from pipeline.stats import dataset_stats
-from pipeline.stats_chart import TOP_CLASSES, class_rows, stats_figure
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.class_choice import (
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.imagenet import convert_imagenet
+from pipeline.convert.sources.kaggle_files import parse_synsets
+from pipeline.dataset.class_choice import (
     ClassRule,
     choose_classes,
     load_synonyms,
     resolve_classes,
     spread_pick,
 )
-from pipeline.convert import ConvertOptions
-from pipeline.dataset import open_dataset, read_list
+from pipeline.dataset.folder import open_dataset, read_list
+from pipeline.dataset.labels import label_path_beside
+from pipeline.dataset.manifest import ClassCount, ClassInfo, read_manifest
+from pipeline.dataset.subset import SubsetOptions, build_subset, remap_label
 from pipeline.errors import UserError
-from pipeline.labels import label_path_beside
-from pipeline.manifest import ClassCount, ClassInfo, read_manifest
-from pipeline.sources.imagenet import convert_imagenet
-from pipeline.sources.kaggle_files import parse_synsets
-from pipeline.subset import SubsetOptions, build_subset, remap_label
 from pipeline.synth.imagenet import class_name, make_imagenet_tree, wnid
 
 DATA = Path(__file__).parents[1] / "data" / "imagenet"

@@ -9,8 +9,8 @@ from collections import Counter
 
 from test_subset import source  # noqa: F401  (the module-scoped converted tree)
 
-from pipeline.class_choice import ClassRule
-from pipeline.subset import Entry, SubsetOptions, build_subset, cap_per_class
+from pipeline.dataset.class_choice import ClassRule
+from pipeline.dataset.subset import Entry, SubsetOptions, build_subset, cap_per_class
 
 
 def test_cap_per_class_is_never_exceeded_by_multi_class_images():

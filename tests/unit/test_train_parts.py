@@ -27,8 +27,8 @@ from pipeline.train.options import (
     resolve_model,
 )
 from pipeline.train.runs import alive, effective_status, process_start_time
-from pipeline.train.ultralytics_worker import trim_results
 from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
+from pipeline.ultralytics.worker import trim_results
 
 REAL_LOGS = Path(__file__).parents[1] / "data" / "logs"
 
@@ -182,7 +182,7 @@ def test_the_worker_raises_on_three_nan_batches_and_reports_it(tmp_path):
     from types import SimpleNamespace
 
     from pipeline.train.runs import RunFolder
-    from pipeline.train.ultralytics_worker import LossVerdict, Reporter
+    from pipeline.ultralytics.worker import LossVerdict, Reporter
 
     run = RunFolder(tmp_path)
     reporter = Reporter(run, attempt=1, explode_factor=10.0)
@@ -203,7 +203,7 @@ def test_the_worker_stops_at_the_next_batch_when_asked(tmp_path):
     from types import SimpleNamespace
 
     from pipeline.train.runs import RunFolder
-    from pipeline.train.ultralytics_worker import Reporter, StopRequested
+    from pipeline.ultralytics.worker import Reporter, StopRequested
 
     reporter = Reporter(RunFolder(tmp_path), attempt=1, explode_factor=10.0)
     trainer = SimpleNamespace(epoch=0, train_loader=[0] * 10, loss_items={"box": 1.0})

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import black_jpeg
 
-from pipeline.convert import ConvertOptions
+from pipeline.convert.engine import ConvertOptions
+from pipeline.convert.sources.voc import convert_voc, darknet_label_paths, read_class_file
 from pipeline.errors import FormatError, UserError
-from pipeline.sources.voc import convert_voc, darknet_label_paths, read_class_file
 from pipeline.synth.voc import make_voc_tree
 
 ONE = ConvertOptions(workers=1)

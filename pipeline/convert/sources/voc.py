@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.convert import (
+from pipeline.convert.engine import (
     ConvertOptions,
     JobContext,
     LabelItem,
@@ -35,15 +35,15 @@ from pipeline.convert import (
     options_dict,
     write_dataset,
 )
+from pipeline.convert.sources.coco import check_split_name
+from pipeline.convert.sources.vocxml import parse_voc_xml
+from pipeline.convert.split_checks import case_duplicates
 from pipeline.core import Problem, quoted
 from pipeline.darknet.paths import darknet_label_paths
+from pipeline.dataset.labels import label_path_beside, yolo_label
+from pipeline.dataset.manifest import ClassInfo, Manifest
 from pipeline.errors import FormatError, UserError
 from pipeline.io import read_text, write_if_changed, xml_parser
-from pipeline.labels import label_path_beside, yolo_label
-from pipeline.manifest import ClassInfo, Manifest
-from pipeline.sources.coco import check_split_name
-from pipeline.sources.vocxml import parse_voc_xml
-from pipeline.split_checks import case_duplicates
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ Rules (problems go to problems-<split>.tsv, fixes are counted in the manifest):
   a missing width/height is read from the image header (`size_from_image`).
 - Annotations whose `image_id` names no image: `orphan_annotation`; unknown
   `category_id`: `unknown_category`; a bbox that is not 4 numbers: `bad_bbox`.
-- Segment task: see `pipeline.sources.polygons` for polygons, multi-part objects and RLE.
+- Segment task: see `pipeline.convert.sources.polygons` for polygons, multi-part objects and RLE.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from pipeline.convert import (
+from pipeline.convert.engine import (
     ConvertOptions,
     JobContext,
     LabelItem,
@@ -44,12 +44,7 @@ from pipeline.convert import (
     options_dict,
     write_dataset,
 )
-from pipeline.core import Problem, quoted
-from pipeline.errors import NothingDone, UserError
-from pipeline.io import safe_relative
-from pipeline.labels import LabelResult, append_box_line, label_path_beside
-from pipeline.manifest import Manifest
-from pipeline.sources.coco_schema import (
+from pipeline.convert.sources.coco_schema import (
     MAX_JSON_BYTES,
     Annotation,
     ClassTable,
@@ -60,6 +55,11 @@ from pipeline.sources.coco_schema import (
     class_table,
     read_coco,
 )
+from pipeline.core import Problem, quoted
+from pipeline.dataset.labels import LabelResult, append_box_line, label_path_beside
+from pipeline.dataset.manifest import Manifest
+from pipeline.errors import NothingDone, UserError
+from pipeline.io import safe_relative
 
 CROWD_POLICIES = ("skip", "keep")
 TASKS = ("detect", "segment")
@@ -169,7 +169,7 @@ class CocoJob:
                          label_exists=label_exists)
 
     def _segment_item(self, image, label, label_exists, width, height, anns, class_ids, fixes) -> LabelItem:
-        from pipeline.sources import polygons  # numpy + cv2: only a segment run pays for them
+        from pipeline.convert.sources import polygons  # numpy + cv2: only a segment run pays for them
 
         problems: list[Problem] = []
         fix_list = list(fixes)

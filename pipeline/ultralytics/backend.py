@@ -1,4 +1,4 @@
-"""The Ultralytics backend: our own worker process (`ultralytics_worker`), read through the
+"""The Ultralytics backend: our own worker process (`pipeline.ultralytics.worker`), read through the
 JSON lines it writes. The supervisor never imports torch or Ultralytics."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.datafiles import read_list, read_ultralytics_yaml
+from pipeline.dataset.datafiles import read_list, read_ultralytics_yaml
 from pipeline.errors import UserError
 from pipeline.train.base import (
     CHECKPOINT,
@@ -29,8 +29,8 @@ from pipeline.train.base import (
 from pipeline.train.options import TrainOptions, check_engine_args, resolve_model
 from pipeline.train.provenance import file_digest
 from pipeline.train.runs import RunFolder
-from pipeline.train.ultralytics_worker import EXIT_EXPLOSION, EXIT_NAN, EXIT_STOPPED
-from pipeline.ultralytics_env import worker_env
+from pipeline.ultralytics.env import worker_env
+from pipeline.ultralytics.worker import EXIT_EXPLOSION, EXIT_NAN, EXIT_STOPPED
 
 #: Seconds a stopping worker gets to reach its next batch end before it is killed.
 STOP_GRACE = 120.0
@@ -75,7 +75,7 @@ class UltralyticsBackend:
         self.ended = self.crash = None
         self.verdict = None
         self.training = False  # the engine reached on_train_start
-        argv = [sys.executable, "-m", "pipeline.train.ultralytics_worker", str(self.run.root), str(attempt)]
+        argv = [sys.executable, "-m", "pipeline.ultralytics.worker", str(self.run.root), str(attempt)]
         if healthy_only:
             argv.append("--healthy-only")
         run_id = self.run.read_run()["run_id"]

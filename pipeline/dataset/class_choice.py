@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.convert.sources.kaggle_files import SYNSET_FILE
+from pipeline.dataset.manifest import ClassCount, ClassInfo, Manifest
 from pipeline.errors import UserError, closest
 from pipeline.io import read_text
-from pipeline.manifest import ClassCount, ClassInfo, Manifest
-from pipeline.sources.kaggle_files import SYNSET_FILE
 
 _WNID_SUFFIX = re.compile(r"\s*\(n\d{8}\)$")
 

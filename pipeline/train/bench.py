@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.errors import UserError
 from pipeline.io import atomic_write
-from pipeline.sampler import TreeSampler, Usage
+from pipeline.train.sampler import TreeSampler, Usage
 
 FIELDS = ("batch", "epoch_seconds", "images_per_second", "peak_memory_mb", "cpu_percent",
           "gpu_percent", "error")

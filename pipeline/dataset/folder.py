@@ -4,7 +4,7 @@ Used by `subset`, `check`, `stats` and `configs`. `open_dataset` takes our datas
 (`manifest.json`; each split names its list file of absolute image paths, each image's
 label `<stem>.txt` lies beside it), the folder above it that `convert` wrote into
 (`ROOT/yolo`), an Ultralytics `data.yaml` or a darknet `.data` (read by
-`pipeline.dataset_sources`, labels found where that tool looks). Label files are read
+`pipeline.dataset.foreign`, labels found where that tool looks). Label files are read
 with `label_lines.label_bytes` (~3 us a file): at ImageNet scale (544,546 labels) a full
 pass takes seconds, so no index is kept.
 """
@@ -19,12 +19,11 @@ from pathlib import Path
 import msgspec
 
 from pipeline.darknet.paths import unread_by
-from pipeline.datafiles import read_list as read_list_file
-from pipeline.dataset_sources import Layout, read_darknet, read_ultralytics
-from pipeline.errors import UserError
-from pipeline.label_lines import LineError, label_bytes, parse_line
-from pipeline.labels import label_path_beside
-from pipeline.manifest import (
+from pipeline.dataset.datafiles import read_list as read_list_file
+from pipeline.dataset.foreign import Layout, read_darknet, read_ultralytics
+from pipeline.dataset.label_lines import LineError, label_bytes, parse_line
+from pipeline.dataset.labels import label_path_beside
+from pipeline.dataset.manifest import (
     MANIFEST_NAME,
     ClassCount,
     ClassInfo,
@@ -32,6 +31,7 @@ from pipeline.manifest import (
     SplitInfo,
     read_manifest,
 )
+from pipeline.errors import UserError
 
 #: What `open_dataset` looks for in a folder, in this order.
 LOOKED_FOR = "manifest.json, data.yaml, *.data"
@@ -229,7 +229,7 @@ def counted_manifest(ds: Dataset) -> Manifest:
 def read_list(path: str | Path) -> list[str]:
     """Lines of a list file, stripped, blank lines left out; a missing file is a UserError.
 
-    Parsing is `pipeline.datafiles.read_list`'s. Example: `read_list("data/in10/train.txt")`.
+    Parsing is `pipeline.dataset.datafiles.read_list`'s. Example: `read_list("data/in10/train.txt")`.
     """
     if not Path(path).is_file():
         raise UserError(f"list file {path} is missing", "re-run the stage that wrote it")

@@ -26,8 +26,9 @@ DIFFICULT_POLICIES = ("keep", "skip")
 #: One object as plain values: class key, `difficult` flag, corners (`core.Box`'s convention).
 ObjectRow = tuple[str, bool, float, float, float, float]
 #: The modules whose code decides label bytes (box rules, records, XML/CSV/JSON readers).
-RULE_MODULES = ("labels.py", "core.py", "sources/vocxml.py", "sources/imagenet.py", "sources/kaggle_files.py",
-                "sources/coco.py", "sources/polygons.py", "sources/voc.py")
+RULE_MODULES = ("dataset/labels.py", "core.py", "convert/sources/vocxml.py", "convert/sources/imagenet.py",
+                "convert/sources/kaggle_files.py", "convert/sources/coco.py", "convert/sources/polygons.py",
+                "convert/sources/voc.py")
 
 
 @functools.cache
@@ -37,7 +38,7 @@ def rules_version() -> str:
     The rerun cache stores it, so an upgrade that changes any rule redoes every job (and
     rewrites exactly the labels whose bytes change). Example: `"0.1.0+3f2a..."`.
     """
-    root = Path(__file__).parent
+    root = Path(__file__).parents[1]
     h = hashlib.blake2b(digest_size=8)
     for name in RULE_MODULES:
         h.update((root / name).read_bytes())

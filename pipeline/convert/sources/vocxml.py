@@ -11,9 +11,9 @@ import math
 from lxml import etree
 
 from pipeline.core import Box, ImageRecord, ObjectAnnotation
+from pipeline.dataset.labels import ObjectRow
 from pipeline.errors import FormatError
 from pipeline.io import parse_xml
-from pipeline.labels import ObjectRow
 
 
 def _number(text: str | None, tag: str, path: str, element: etree._Element) -> float:

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from pipeline.core import Problem, quoted
+from pipeline.dataset.manifest import Manifest, ProblemSummary, SplitInfo
 from pipeline.io import atomic_write, read_text
-from pipeline.manifest import Manifest, ProblemSummary, SplitInfo
 
 EXAMPLES_PER_KIND = 20
 

@@ -4,7 +4,7 @@ Any layout `open_dataset` reads (our folder, a data.yaml, a .data); labels are l
 where that layout's tool looks for them.
 
 Problems (each one a row of the report file, `kind  file[:line]  detail`); the label-line
-and listing names are `pipeline.label_lines`', shared with `check-cfg --data`:
+and listing names are `pipeline.dataset.label_lines`', shared with `check-cfg --data`:
 
 - label lines: `bad_field_count`, `bad_number`, `class_out_of_range`,
   `coord_out_of_range` (a value outside [0, 1]), `non_positive_size`;
@@ -36,11 +36,11 @@ from tqdm import tqdm
 
 from pipeline.core import Problem
 from pipeline.darknet.paths import LABEL_PATH, unread_by
-from pipeline.datafiles import read_names
-from pipeline.dataset import Dataset, open_dataset
+from pipeline.dataset.datafiles import read_names
+from pipeline.dataset.folder import Dataset, open_dataset
+from pipeline.dataset.label_lines import MISSING_IMAGE, MISSING_LABEL, RELATIVE_PATH, check_lines, label_bytes
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_writer
-from pipeline.label_lines import MISSING_IMAGE, MISSING_LABEL, RELATIVE_PATH, check_lines, label_bytes
 
 REPORT_NAME = "check-report.tsv"
 WHY = {"missing": "missing where it looks", "differs": "a different file there",

@@ -1,7 +1,7 @@
 """Class subsets of a dataset: a new dataset folder (our layout) for the chosen classes.
 
 The source is any layout `open_dataset` reads (ours, a data.yaml, a .data); it is only
-read. Classes are chosen by `pipeline.class_choice` (the rules and the spread rule are
+read. Classes are chosen by `pipeline.dataset.class_choice` (the rules and the spread rule are
 explained there). `build_subset` scans the source lists and labels (never the XML),
 keeps the images with a box of a chosen class, links them into `OUT/<split>/` (symlink
 to the real file by default, hardlink or copy), and writes their labels with ids
@@ -24,21 +24,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.class_choice import Choice, ClassRule, choose_classes, load_synonyms
-from pipeline.convert import ConvertOptions, JobContext, LabelItem, convert_split, write_dataset
+from pipeline.convert.engine import ConvertOptions, JobContext, LabelItem, convert_split, write_dataset
 from pipeline.core import Problem
 from pipeline.darknet.paths import pjreddie_label_path
-from pipeline.dataset import Dataset, counted_manifest, open_dataset, read_list
-from pipeline.errors import UserError
-from pipeline.label_lines import MISSING_LABEL, LineError, label_bytes, parse_line
-from pipeline.labels import LabelResult, label_path_beside
-from pipeline.manifest import (
+from pipeline.dataset.class_choice import Choice, ClassRule, choose_classes, load_synonyms
+from pipeline.dataset.folder import Dataset, counted_manifest, open_dataset, read_list
+from pipeline.dataset.label_lines import MISSING_LABEL, LineError, label_bytes, parse_line
+from pipeline.dataset.labels import LabelResult, label_path_beside
+from pipeline.dataset.manifest import (
     MANIFEST_NAME,
     ClassInfo,
     Manifest,
     read_manifest,
     write_manifest,
 )
+from pipeline.errors import UserError
 
 LINK_MODES = ("symlink", "hardlink", "copy")
 JOB_SIZE = 2000

@@ -2,7 +2,7 @@
 
 Each reader turns a file into a `Layout`: class names, the images of each split (absolute
 paths, each with where it was listed) and the rule that gives an image's label path.
-`pipeline.dataset.open_dataset` wraps it into the same `Dataset` as our own folders.
+`pipeline.dataset.folder.open_dataset` wraps it into the same `Dataset` as our own folders.
 
 - **Ultralytics `data.yaml`** (as `check_det_dataset` and the loader of Ultralytics 8.4):
   `path` is the root (absent: the YAML's folder; relative: from the working folder, else
@@ -28,9 +28,9 @@ from pathlib import Path
 from pipeline.darknet.cfg import c_int
 from pipeline.darknet.fork import choose_fork
 from pipeline.darknet.paths import LABEL_PATH
-from pipeline.datafiles import parse_list, read_data, read_names, read_text, read_ultralytics_yaml
+from pipeline.dataset.datafiles import parse_list, read_data, read_names, read_text, read_ultralytics_yaml
+from pipeline.dataset.labels import ultralytics_label_path
 from pipeline.errors import FormatError, UserError
-from pipeline.labels import ultralytics_label_path
 
 #: Image extensions Ultralytics 8.4 loads (compared lower-case).
 ULTRALYTICS_IMAGES = frozenset(

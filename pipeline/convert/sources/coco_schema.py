@@ -3,7 +3,7 @@
 `CocoFile` (detect) has no `segmentation` field, so msgspec skips those bytes (most of the
 file) without building Python objects; `CocoSegFile` keeps each segmentation as raw JSON
 bytes. `class_table` turns `categories` into class ids under one of three modes (see
-`pipeline.sources.coco` for the rules).
+`pipeline.convert.sources.coco` for the rules).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Annotated
 
 import msgspec
 
+from pipeline.convert.split_checks import case_duplicates
 from pipeline.core import Problem, quoted
+from pipeline.dataset.manifest import ClassInfo
 from pipeline.errors import FormatError, UserError
-from pipeline.manifest import ClassInfo
-from pipeline.split_checks import case_duplicates
 
 ID_MODES = ("contiguous", "coco80", "original")
 MAX_JSON_BYTES = 8 * 2**30

@@ -1,6 +1,6 @@
 """The Ultralytics training worker: runs in a child process of the supervisor.
 
-    python -m pipeline.train.ultralytics_worker RUN ATTEMPT [--healthy-only]
+    python -m pipeline.ultralytics.worker RUN ATTEMPT [--healthy-only]
 
 It picks the checkpoint to continue from (or decides the run is finished), repairs
 results.csv to that checkpoint, trains with callbacks that write JSON lines to
@@ -25,7 +25,7 @@ from pipeline.train.base import copy_atomic
 from pipeline.train.options import engine_value
 from pipeline.train.runs import RunFolder
 from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
-from pipeline.ultralytics_env import seed_offline_settings
+from pipeline.ultralytics.env import seed_offline_settings
 
 EXIT_STOPPED, EXIT_NAN, EXIT_EXPLOSION = 75, 76, 77
 HEARTBEAT_SECONDS = 2.0

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.convert import (
+from pipeline.convert.engine import (
     ConvertOptions,
     JobContext,
     LabelItem,
@@ -30,20 +30,20 @@ from pipeline.convert import (
     stat_token,
     write_dataset,
 )
-from pipeline.core import Problem
-from pipeline.darknet.paths import PJREDDIE_REWRITES
-from pipeline.errors import FormatError, UserError
-from pipeline.io import image_size, read_file, read_text, xml_parser
-from pipeline.labels import ObjectRow, label_of_rows, object_rows
-from pipeline.manifest import Manifest
-from pipeline.sources.kaggle_files import (
+from pipeline.convert.sources.kaggle_files import (
     KaggleLayout,
     find_layout,
     parse_prediction,
     parse_synsets,
     read_solution,
 )
-from pipeline.sources.vocxml import parse_voc_rows
+from pipeline.convert.sources.vocxml import parse_voc_rows
+from pipeline.core import Problem
+from pipeline.darknet.paths import PJREDDIE_REWRITES
+from pipeline.dataset.labels import ObjectRow, label_of_rows, object_rows
+from pipeline.dataset.manifest import Manifest
+from pipeline.errors import FormatError, UserError
+from pipeline.io import image_size, read_file, read_text, xml_parser
 
 log = logging.getLogger(__name__)
 

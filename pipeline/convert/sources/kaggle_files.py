@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core import Box, ObjectAnnotation
+from pipeline.dataset.manifest import ClassInfo
 from pipeline.errors import FormatError, UserError
 from pipeline.io import read_text
-from pipeline.manifest import ClassInfo
 
 SYNSET_FILE = "LOC_synset_mapping.txt"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.dataset.stats import SIZE_BINS
 from pipeline.errors import UserError
-from pipeline.stats import SIZE_BINS
 
 #: Classes drawn by name; the rest become one "others" bar.
 TOP_CLASSES = 25

@@ -25,7 +25,7 @@ from pipeline.darknet.runner import (
     train_command,
     weights_iteration,
 )
-from pipeline.datafiles import read_data, read_list, render_data
+from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
 from pipeline.io import atomic_write
 from pipeline.train.base import (

@@ -40,11 +40,11 @@ from typing import Protocol
 import msgspec
 from tqdm import tqdm
 
+from pipeline.convert.pool import process_map
+from pipeline.convert.split_checks import EXAMPLES_PER_KIND, note_overlaps, printable_name, tsv_field
 from pipeline.core import ImageRecord, Problem
-from pipeline.errors import FormatError, UserError
-from pipeline.io import atomic_write, atomic_writer, image_size, update_file
-from pipeline.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
-from pipeline.manifest import (
+from pipeline.dataset.labels import DIFFICULT_POLICIES, LabelResult, rules_version, yolo_label
+from pipeline.dataset.manifest import (
     MANIFEST_NAME,
     ClassCount,
     ClassInfo,
@@ -54,8 +54,8 @@ from pipeline.manifest import (
     read_manifest,
     write_manifest,
 )
-from pipeline.pool import process_map
-from pipeline.split_checks import EXAMPLES_PER_KIND, note_overlaps, printable_name, tsv_field
+from pipeline.errors import FormatError, UserError
+from pipeline.io import atomic_write, atomic_writer, image_size, update_file
 
 UNANNOTATED_POLICIES = ("skip", "empty")
 STATE_DIR = ".state"

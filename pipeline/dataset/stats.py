@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.dataset import open_dataset
-from pipeline.label_lines import LineError, label_bytes, parse_line
-from pipeline.labels import label_path_beside
+from pipeline.dataset.folder import open_dataset
+from pipeline.dataset.label_lines import LineError, label_bytes, parse_line
+from pipeline.dataset.labels import label_path_beside
 
 PERCENTILES = (5, 25, 50, 75, 95)
 SIZE_BINS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from pipeline.convert import ConvertOptions, convert_split, options_dict, write_dataset
+from pipeline.convert.engine import ConvertOptions, convert_split, options_dict, write_dataset
+from pipeline.convert.sources.voc import JOB_IMAGES, VocJob, read_class_file, scan_classes
+from pipeline.dataset.manifest import ClassInfo, Manifest
 from pipeline.errors import UserError
-from pipeline.manifest import ClassInfo, Manifest
-from pipeline.sources.voc import JOB_IMAGES, VocJob, read_class_file, scan_classes
 
 
 def is_flat_export(root: str | Path) -> bool:

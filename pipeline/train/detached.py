@@ -1,4 +1,4 @@
-"""Entry point of a detached supervisor: `python -m pipeline.train.supervise RUN [--resume]`."""
+"""Entry point of a detached supervisor: `python -m pipeline.train.detached RUN [--resume]`."""
 
 from __future__ import annotations
 

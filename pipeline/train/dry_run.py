@@ -18,13 +18,13 @@ from pathlib import Path
 
 from pipeline.darknet.cfg import read_cfg
 from pipeline.darknet.runner import parse_iteration, train_command
-from pipeline.datafiles import read_data, read_list, render_data
+from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.io import atomic_write
 from pipeline.train.base import LineTail
 from pipeline.train.options import TrainOptions, check_options
 from pipeline.train.runs import RunFolder
 from pipeline.train.supervisor import kill_group
-from pipeline.ultralytics_env import worker_env
+from pipeline.ultralytics.env import worker_env
 
 PROBE_BATCHES = 8
 PROBE_ITERATIONS = 6
@@ -41,7 +41,7 @@ def dry_run(opts: TrainOptions) -> dict:
 
 
 def _ultralytics_plan(opts: TrainOptions) -> dict:
-    from pipeline.train.ultralytics_backend import UltralyticsBackend
+    from pipeline.ultralytics.backend import UltralyticsBackend
 
     with tempfile.TemporaryDirectory(prefix="yolo-pipeline-probe-") as tmp:
         run = RunFolder(Path(tmp))
@@ -55,7 +55,7 @@ def _ultralytics_plan(opts: TrainOptions) -> dict:
         atomic_write(run.run_json, json.dumps({"run_id": "probe", "options": probe_opts.as_dict(),
                                                "model": prepared["model"]}))
         env = {**worker_env("probe"), "YOLO_PIPELINE_PROBE_BATCHES": str(PROBE_BATCHES)}
-        done = subprocess.run([sys.executable, "-m", "pipeline.train.ultralytics_worker", tmp, "1"],
+        done = subprocess.run([sys.executable, "-m", "pipeline.ultralytics.worker", tmp, "1"],
                               env=env, cwd=tmp, capture_output=True, timeout=PROBE_TIMEOUT)
         probe = _last(run.progress, "probe")
         epoch = _last(run.progress, "epoch")
@@ -78,7 +78,7 @@ def _ultralytics_plan(opts: TrainOptions) -> dict:
 
 
 def _darknet_plan(opts: TrainOptions) -> dict:
-    from pipeline.train.darknet_backend import DarknetBackend
+    from pipeline.darknet.backend import DarknetBackend
 
     backend = DarknetBackend(RunFolder(opts.out), opts)
     data_src, cfg_src, fork, _ = backend.inputs()
