@@ -64,3 +64,25 @@ def real_kaggle_tree(tmp_path: Path) -> Path:
         rows[0] + "".join(r for r in rows[1:] if r.split(",")[0] in stems)
     )
     return root
+
+
+def alexeyab_darknet() -> str | None:
+    """The AlexeyAB build `make darknet-ab` made (or `DARKNET_AB`), if there is one."""
+    import os
+
+    path = os.environ.get("DARKNET_AB") or str(Path(__file__).parents[1] / ".darknet-ab" / "darknet")
+    return path if os.access(path, os.X_OK) else None
+
+
+@pytest.fixture
+def ab_darknet() -> str:
+    """The AlexeyAB binary; CI fails without it, elsewhere the test skips with the reason."""
+    import os
+
+    path = alexeyab_darknet()
+    if path is None:
+        reason = "no AlexeyAB darknet build (make darknet-ab needs ../shared/darknet-alexeyab, or set DARKNET_AB)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
