@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.darknet.cfg import read_cfg, write_cfg
 from pipeline.darknet.data import Findings, lint_data
@@ -172,6 +173,9 @@ class CheckReport:
     fork_reason: str
     findings: list[Finding]
     counts: dict[str, int]
+    weights_path: str | None = None
+    #: With --weights: a pipeline.darknet.weights.WeightsMatch.
+    weights: Any = None
 
     @property
     def errors(self) -> int:
@@ -185,14 +189,18 @@ class CheckReport:
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
-        return {"cfg": self.cfg, "data": self.data, "darknet": self.fork,
-                "darknet_reason": self.fork_reason, "errors": self.errors,
-                "warnings": self.warnings, "counts": self.counts,
-                "findings": [f.as_dict() for f in self.findings]}
+        out = {"cfg": self.cfg, "data": self.data, "fork": self.fork,
+               "fork_reason": self.fork_reason, "errors": self.errors,
+               "warnings": self.warnings, "counts": self.counts,
+               "findings": [f.as_dict() for f in self.findings]}
+        if self.weights is not None:
+            out["weights"] = {"path": self.weights_path, "kind": self.weights.kind,
+                              "layers": self.weights.layers, "message": self.weights.message}
+        return out
 
 
 def check_cfg(cfg_path: str | Path, data_path: str | Path | None = None,
-              fork: str | None = None) -> CheckReport:
+              fork: str | None = None, *, weights: str | Path | None = None) -> CheckReport:
     """Run the cfg rules (and the dataset rules with a .data) for the fork that will run it.
 
     Example: `check_cfg("yolo-obj.cfg", "obj.data", "pjreddie").errors` -> 0 when clean.
@@ -217,5 +225,10 @@ def check_cfg(cfg_path: str | Path, data_path: str | Path | None = None,
         found.add(f)
     counts = {f"{rule}:{sev}": n for (rule, sev), n in sorted(found.counts.items())}
     items = sorted(found.items, key=lambda f: (f.file != str(cfg_path), f.file, f.line))
+    match = None
+    if weights is not None:
+        from pipeline.darknet.weights import match_weights
+
+        match = match_weights(cfg_path, weights, fork_name)
     return CheckReport(str(cfg_path), str(data_path) if data_path else None, fork_name,
-                       reason, items, counts)
+                       reason, items, counts, str(weights) if weights else None, match)

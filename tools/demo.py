@@ -79,7 +79,7 @@ def more(out: Path) -> None:
          "stats", str(subset), "--chart", str(out / "subset-stats.png"))
     step("   a real-world broken cfg is caught, with line numbers (exit 1)",
          "check-cfg", str(REPO / "tests/data/cfg/maskDetectionYolov3_yolo_mask-test.cfg"),
-         "--darknet", "alexeyab", check=False)
+         "--fork", "alexeyab", check=False)
     bad = out / "broken.yaml"
     bad.write_text(DEMO.read_text().replace("  epochs:", "  epoch:"))
     step("   a pipeline file with a wrong key: one line, exit 2, nothing written",

@@ -64,6 +64,17 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(f)
 
 
+def fork_options(f: Callable) -> Callable:
+    """`--darknet PATH` (the binary that will run) and `--fork NAME` (override its detected fork)."""
+    from pipeline.darknet.fork import FORKS
+
+    f = click.option("--fork", type=click.Choice(FORKS),
+                     help="darknet fork (default: detected from the --darknet binary).")(f)
+    return click.option("--darknet", "darknet_bin", metavar="PATH",
+                        help="The darknet binary that will run (a path, or a name on PATH; "
+                             "default: $DARKNET_HOME/darknet, else darknet on PATH).")(f)
+
+
 def printable(text: str, encoding: str | None) -> str:
     """`text` as a stream of this encoding can print it: bytes of a file that were not UTF-8
     (kept as surrogate escapes) shown as `\\xff`, other characters it lacks as `\\u....`."""

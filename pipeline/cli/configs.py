@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, verbosity
-from pipeline.darknet.fork import FORKS
+from pipeline.cli import CONTEXT_SETTINGS, emit, fork_options, json_option, verbosity
 from pipeline.darknet.values import (
     MAX_BATCHES_RULE,
     SHORT_RUN,
@@ -41,18 +40,17 @@ from pipeline.darknet.values import (
 @click.option("--random", type=click.IntRange(0, 1),
               help="Multi-scale training in every head (default: template's; 0 for runs of "
                    f"{SHORT_RUN} iterations or fewer).")
-@click.option("--darknet", type=click.Choice(FORKS),
-              help="Fork the cfg is checked for (default: detected from the darknet binary).")
+@fork_options
 @click.option("--force", is_flag=True,
               help="Overwrite files edited since configs wrote them (kept by default).")
 @json_option
 def configs(dataset, template, out, name, width, height, batch, subdivisions, max_batches,
-            learning_rate, burn_in, random, darknet, force, as_json):
+            learning_rate, burn_in, random, darknet_bin, fork, force, as_json):
     """Write darknet .names/.data/.cfg, train.txt/valid.txt and an Ultralytics data.yaml.
 
     DATASET is a dataset folder with manifest.json (from convert or subset), the folder
     convert wrote it into, an Ultralytics data.yaml or a darknet .data (labels where the
-    --darknet fork looks). Every value put into the cfg is printed with its reason (-q:
+    --fork looks). Every value put into the cfg is printed with its reason (-q:
     only the files and errors; -v: also the fork detection and check-cfg warnings). A file
     edited by hand since the last run is not overwritten without --force.
 
@@ -66,7 +64,7 @@ def configs(dataset, template, out, name, width, height, batch, subdivisions, ma
     opts = CfgOptions(width=width, height=height, batch=batch, subdivisions=subdivisions,
                       max_batches=max_batches, learning_rate=learning_rate, burn_in=burn_in,
                       random=random)
-    report = make_configs(dataset, template, out, name=name, opts=opts, fork=darknet,
+    report = make_configs(dataset, template, out, name=name, opts=opts, fork=_fork(fork, darknet_bin),
                           force=force)
     emit(report.as_dict(), as_json, _configs_text(report, verbosity()))
 
@@ -95,26 +93,39 @@ def _configs_text(report, level: int = 0) -> str:
 @click.argument("cfg", type=click.Path())
 @click.option("--data", "data", type=click.Path(),
               help="The .data file: also check .names, list files, images and labels.")
-@click.option("--darknet", type=click.Choice(FORKS),
-              help="Fork that will run the cfg (default: detected from the darknet binary).")
+@click.option("--weights", type=click.Path(),
+              help="A weights file: does it hold all layers of CFG, the first N, or not match?")
+@fork_options
 @json_option
-def check_cfg(cfg, data, darknet, as_json):
+def check_cfg(cfg, data, weights, darknet_bin, fork, as_json):
     """Find the mistakes in a darknet cfg (and its dataset) before a run, with line numbers.
 
     Checks filters/classes per detection layer, mask and anchors, width/height, batch and
     subdivisions, steps/scales/max_batches, and what the fork's parser cannot read; with
     --data also classes vs .data/.names, list paths, images, labels and class ids.
-    Exit code 0: no errors; 1: errors found; 2: unusable input.
+    With --weights, whether the file holds all layers of the cfg (a full model), the first N
+    (a partial file such as yolov4-tiny.conv.29), or does not match it, and where.
+    Exit code 0: no errors; 1: errors found (or weights that do not match); 2: unusable input.
 
     \b
     Example:
-      yolo-pipeline check-cfg yolo-obj.cfg --data obj.data --darknet pjreddie
+      yolo-pipeline check-cfg yolo-obj.cfg --data obj.data --darknet ~/darknet/darknet
+      yolo-pipeline check-cfg yolov4-tiny-obj.cfg --weights yolov4-tiny.conv.29 --fork alexeyab
     """
     from pipeline.configs import check_cfg as run_check
 
-    report = run_check(cfg, data, darknet)
+    report = run_check(cfg, data, _fork(fork, darknet_bin), weights=weights)
     emit(report.as_dict(), as_json, _check_text(report))
-    sys.exit(1 if report.errors else 0)
+    sys.exit(1 if report.errors or (report.weights and not report.weights.ok_for_start) else 0)
+
+
+def _fork(fork: str | None, binary: str | None) -> str | None:
+    """The fork given, or the one of the --darknet binary (None: detected from the default one)."""
+    if fork or not binary:
+        return fork
+    from pipeline.darknet.fork import choose_fork, resolve_binary
+
+    return choose_fork(None, resolve_binary(binary))[0]
 
 
 def _check_text(report) -> str:
@@ -123,6 +134,8 @@ def _check_text(report) -> str:
     total = report.errors + report.warnings
     if total > shown:
         lines.append(f"... {total - shown} more (first 20 per rule shown; see --json counts)")
+    if report.weights:
+        lines.append(f"{report.weights_path}: {report.weights.message}")
     lines.append(f"{report.cfg}: {report.errors} errors, {report.warnings} warnings "
                  f"(darknet fork: {report.fork}, {report.fork_reason})")
     return "\n".join(lines)

@@ -1,19 +1,22 @@
 """Which darknet will run a cfg, what its parser knows, and where cfg templates are.
 
-Two forks matter: pjreddie's original (the Debian package, git 2018-09-14) and AlexeyAB's
-(continued by hank-ai). pjreddie's parser lacks the layers, activations and keys of the
+Three forks matter: pjreddie's original (the Debian package, git 2018-09-14), AlexeyAB's,
+and hank-ai's Darknet V3-V5 (AlexeyAB's maintained successor, a C++ rewrite). pjreddie's parser lacks the layers, activations and keys of the
 yolov4 era: an unknown section prints "Type not recognized" and breaks the network, an
 unknown activation prints "Couldn't find activation function mish, going with ReLU", and
 an unknown key prints "Unused field" (in `[net]`: nothing) and is ignored.
 
-A binary is told apart by the strings compiled into it (its parser's section and key
-names), so nothing is run: AlexeyAB's contains `[Gaussian_yolo]` and `scale_x_y`,
-pjreddie's has `[yolo]` without them.
+A binary is told apart by `darknet version` (hank-ai prints `Darknet V<k> ...`; the others
+exit 0 with "Not an option: version") and then by the strings compiled into it (its
+parser's section and key names): AlexeyAB's contains `[Gaussian_yolo]` and `scale_x_y`,
+pjreddie's has `[yolo]` without them. `--fork NAME` overrides the detection; `--darknet
+PATH` always names a binary.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from pipeline.errors import UserError, closest
 
-FORKS = ("pjreddie", "alexeyab")
+FORKS = ("pjreddie", "alexeyab", "hank")
 DEBIAN_CFG_DIR = Path("/usr/share/darknet/cfg")
 
 
@@ -84,6 +87,12 @@ _PJ_ACTIVATIONS = _words("logistic loggy relu elu selu relie plse hardtan lhtan 
 _AB_EXTRA_ACTIVATIONS = _words("mish hard_mish swish relu6 gelu revleaky normalize_channels "
                          "normalize_channels_softmax normalize_channels_softmax_maxval")
 _PJ_POLICIES = _words("random poly constant step exp sigmoid steps")
+#: Section types hank-ai's parser accepts (research darknet-forks.md §6; no [batchnorm], [gru]).
+_HANK_TYPES = _words(
+    "[net] [network] [convolutional] [conv] [maxpool] [max] [upsample] [connected] [conn] [crnn] "
+    "[rnn] [local_avgpool] [lstm] [reorg3d] [avgpool] [avg] [yolo] [cost] [region] [Gaussian_yolo] "
+    "[contrastive] [route] [shortcut] [softmax] [soft] [scale_channels] [sam] [dropout]"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,7 +120,13 @@ FORK_INFO = {
         activations=frozenset(_PJ_ACTIVATIONS + _AB_EXTRA_ACTIVATIONS),
         policies=frozenset([*_PJ_POLICIES, "sgdr"]), keys=None, net_keys=None, reads_crlf=True,
     ),
+    "hank": ForkInfo(
+        name="hank", section_types=frozenset(_HANK_TYPES),
+        activations=frozenset(_PJ_ACTIVATIONS + _AB_EXTRA_ACTIVATIONS),
+        policies=frozenset([*_PJ_POLICIES, "sgdr"]), keys=None, net_keys=None, reads_crlf=True,
+    ),
 }
+_HANK_VERSION = re.compile(r"Darknet V\d+")
 
 _AB_MARKERS = (b"[Gaussian_yolo]", b"scale_x_y", b"dont_show")
 _PJ_MARKERS = (b"[yolo]", b"First section must be [net] or [network]")
@@ -147,7 +162,7 @@ def fork_of_bytes(data: bytes) -> str | None:
 
 
 def detect_fork(binary: str | Path | None = None) -> DetectedFork:
-    """Detect the fork of `binary` (default: `find_darknet()`) from its strings.
+    """Detect the fork of `binary` (default: `find_darknet()`): `darknet version`, then its strings.
 
     The parser may live in a shared `libdarknet.so`; those listed by `ldd` are read too.
     Example: `detect_fork("/usr/bin/darknet").fork` -> "pjreddie" (the Debian package).
@@ -155,6 +170,8 @@ def detect_fork(binary: str | Path | None = None) -> DetectedFork:
     path = str(binary) if binary else find_darknet()
     if not path:
         return DetectedFork(None, None, "no darknet binary on PATH or in $DARKNET_HOME")
+    if (line := _hank_version(path)) is not None:
+        return DetectedFork("hank", path, f"`darknet version` printed {line!r}")
     for candidate in [path, *_darknet_libraries(path)]:
         try:
             fork = fork_of_bytes(Path(candidate).read_bytes())
@@ -163,6 +180,46 @@ def detect_fork(binary: str | Path | None = None) -> DetectedFork:
         if fork:
             return DetectedFork(fork, path, f"parser strings found in {candidate}")
     return DetectedFork(None, path, f"no known parser strings in {path}")
+
+
+def _hank_version(binary: str) -> str | None:
+    """hank-ai's `Darknet V<k> ...` line from `darknet version`, or None (other forks, errors)."""
+    try:
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=20,
+                             stdin=subprocess.DEVNULL, errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in (out.stdout + out.stderr).splitlines():
+        if _HANK_VERSION.search(line):
+            return re.sub(r"\x1b\[[0-9;]*m", "", line).strip()[:120]
+    return None
+
+
+def resolve_binary(name_or_path: str) -> str:
+    """The absolute path of a darknet binary (a path, or a name on PATH) that exists and is
+    executable; UserError otherwise. Relative paths are taken from the current folder.
+
+    Example: `resolve_binary("darknet")` -> "/usr/bin/darknet".
+    """
+    if os.sep in name_or_path or name_or_path.startswith("."):
+        path = os.path.abspath(name_or_path)
+    else:
+        path = shutil.which(name_or_path) or ""
+        if not path:
+            raise UserError(f"--darknet {name_or_path}: not found on PATH",
+                            "give the binary's path, e.g. --darknet ~/darknet/darknet")
+    if not os.path.exists(path):
+        near = closest(Path(path).name, [p.name for p in Path(path).parent.glob("*")]
+                       if Path(path).parent.is_dir() else [])
+        raise UserError(f"--darknet {name_or_path}: no such file",
+                        f"did you mean {Path(path).parent / near[0]}?" if near else None)
+    if os.path.isdir(path):
+        inner = Path(path) / "darknet"
+        raise UserError(f"--darknet {name_or_path} is a folder",
+                        f"did you mean {inner}?" if inner.is_file() else None)
+    if not os.access(path, os.X_OK):
+        raise UserError(f"--darknet {name_or_path}: not executable", f"chmod +x {path}")
+    return path
 
 
 def _darknet_libraries(binary: str) -> list[str]:
@@ -174,17 +231,18 @@ def _darknet_libraries(binary: str) -> list[str]:
             if "darknet" in ln and "=>" in ln]
 
 
-def choose_fork(given: str | None) -> tuple[str, str]:
-    """The fork to check for and why: `given`, else the detected one, else alexeyab.
+def choose_fork(given: str | None, binary: str | None = None) -> tuple[str, str]:
+    """The fork to check for and why: `given` (--fork), else the one of `binary` (--darknet,
+    default: `find_darknet()`), else alexeyab.
 
-    Example: `choose_fork("pjreddie")` -> ("pjreddie", "given (--darknet)").
+    Example: `choose_fork("pjreddie")` -> ("pjreddie", "given (--fork)").
     """
     if given:
-        return given, "given (--darknet)"
-    found = detect_fork()
+        return given, "given (--fork)"
+    found = detect_fork(binary)
     if found.fork:
         return found.fork, f"detected from {found.binary} ({found.evidence})"
-    return "alexeyab", f"{found.evidence}; assuming alexeyab (pass --darknet to choose)"
+    return "alexeyab", f"{found.evidence}; assuming alexeyab (pass --fork to choose)"
 
 
 def template_dirs() -> list[Path]:

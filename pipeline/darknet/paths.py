@@ -25,7 +25,8 @@ ALEXEYAB_DIRS = (
 ALEXEYAB_EXTENSIONS = (".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".bmp", ".BMP",
                        ".ppm", ".PPM", ".tiff", ".TIFF")
 #: The image extensions each fork knows.
-EXTENSIONS = {"pjreddie": PJREDDIE_EXTENSIONS, "alexeyab": ALEXEYAB_EXTENSIONS}
+#: hank-ai kept AlexeyAB's rule (its replace_image_to_label is the same code, rewritten in C++).
+EXTENSIONS = {"pjreddie": PJREDDIE_EXTENSIONS, "alexeyab": ALEXEYAB_EXTENSIONS, "hank": ALEXEYAB_EXTENSIONS}
 
 
 def pjreddie_label_path(image_path: str) -> str | None:
@@ -59,7 +60,7 @@ def alexeyab_label_path(image_path: str) -> str | None:
 
 #: Fork name -> its label rule.
 LABEL_PATH: dict[str, Callable[[str], str | None]] = {
-    "pjreddie": pjreddie_label_path, "alexeyab": alexeyab_label_path}
+    "pjreddie": pjreddie_label_path, "alexeyab": alexeyab_label_path, "hank": alexeyab_label_path}
 
 
 def darknet_label_paths(image: str) -> list[str]:

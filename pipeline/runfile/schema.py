@@ -90,7 +90,7 @@ class Configs(_Section):
     learning_rate: float | None = None
     burn_in: int | None = None
     random: int | None = None
-    darknet: Literal["pjreddie", "alexeyab"] | None = None
+    fork: Literal["pjreddie", "alexeyab", "hank"] | None = None
 
 
 class Train(_Section):
@@ -107,6 +107,8 @@ class Train(_Section):
     seed: int = _TRAIN["seed"]
     extra: dict[str, str | int | float | bool] = {}
     darknet: str = _TRAIN["darknet"]
+    fork: Literal["pjreddie", "alexeyab", "hank"] | None = None
+    weights: str | None = None
     gpus: str | int | None = _TRAIN["gpus"]
     on_nan: Literal["stop", "restart"] = _TRAIN["on_nan"]
     max_restarts: int = _TRAIN["max_restarts"]
@@ -133,6 +135,6 @@ class RunFile(_Section):
 
 #: Keys holding paths. `files.json` / `files.images` are inside each entry of source.files.
 PATH_KEYS = ("work", "source.path", "source.labels_root", "source.classes_file", "source.dataset",
-             "source.files.json", "source.files.images", "summarize.out")
+             "source.files.json", "source.files.images", "summarize.out", "train.weights")
 #: Keys that are a path when they hold a '/', else a name looked up by the stage.
 NAME_OR_PATH_KEYS = ("configs.template", "train.model", "train.darknet")

@@ -8,6 +8,7 @@ Training and summary are in `training.py`; the chain is in `chain.py`.
 from __future__ import annotations
 
 import glob
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +169,7 @@ def _configs_run(ctx: Context) -> Outcome:
     opts = CfgOptions(width=c.width, height=c.height, batch=c.batch, subdivisions=c.subdivisions,
                       max_batches=c.max_batches, learning_rate=c.learning_rate, burn_in=c.burn_in,
                       random=c.random)
-    report = make_configs(ctx.train_input, c.template, ctx.cfg_dir, name=c.name, opts=opts, fork=c.darknet)
+    report = make_configs(ctx.train_input, c.template, ctx.cfg_dir, name=c.name, opts=opts, fork=_fork(ctx))
     for note in report.notes:
         ctx.say(f"  note: {note}")
     for finding in report.findings:
@@ -184,7 +185,8 @@ def _configs_run(ctx: Context) -> Outcome:
 def _fork(ctx: Context) -> str:
     from pipeline.darknet.fork import choose_fork
 
-    return choose_fork(ctx.spec.configs.darknet)[0]
+    t = ctx.spec.train
+    return choose_fork(ctx.spec.configs.fork or t.fork, shutil.which(t.darknet) or t.darknet)[0]
 
 
 # -- check-cfg -------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ def _check_run(ctx: Context) -> Outcome:
     from pipeline.configs import check_cfg
 
     files = ctx.cfg_files()
-    report = check_cfg(files["cfg"], files["data"], ctx.spec.configs.darknet)
+    report = check_cfg(files["cfg"], files["data"], _fork(ctx))
     errors = [f for f in report.findings if f.severity == "error"]
     count = report.errors
     for f in errors[:5]:

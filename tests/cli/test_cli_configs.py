@@ -49,7 +49,7 @@ def dataset(tmp_path_factory) -> Path:
 def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path, tiny, template, head):
     out = tmp_path / "cfg"
     result = invoke("configs", dataset, "--template", tiny if template == "tiny" else template, "--out", out,
-                    "--name", "toy", "--darknet", "pjreddie", "--json")
+                    "--name", "toy", "--fork", "pjreddie", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     files = {k: Path(v) for k, v in report["files"].items()}
@@ -74,7 +74,7 @@ def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path, tiny, 
     cfg = (out / "toy.cfg").read_text()
     assert "classes=2" in cfg and "classes=80" not in cfg and "filters=255" not in cfg
     # the generated set passes every check, dataset rules included
-    check = invoke("check-cfg", out / "toy.cfg", "--data", out / "toy.data", "--darknet",
+    check = invoke("check-cfg", out / "toy.cfg", "--data", out / "toy.data", "--fork",
                    "pjreddie")
     assert check.exit_code == 0, check.output
     assert "0 errors" in check.output
@@ -82,7 +82,7 @@ def test_configs_writes_every_file_with_absolute_paths(dataset, tmp_path, tiny, 
 
 def test_configs_prints_each_value_with_its_reason(dataset, tmp_path, tiny):
     result = invoke("configs", dataset, "-t", tiny, "-o", tmp_path, "--width", 320,
-                    "--height", 320, "--max-batches", 100, "--darknet", "pjreddie")
+                    "--height", 320, "--max-batches", 100, "--fork", "pjreddie")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("configs: 2 classes, 6 train / 4 valid images")
@@ -137,20 +137,20 @@ def test_configs_without_manifest_is_exit_2(tmp_path, tiny):
 
 def test_check_cfg_finds_the_mask_detection_mistakes():
     cfg = CFG / "maskDetectionYolov3_yolo_mask-test.cfg"
-    result = invoke("check-cfg", cfg, "--darknet", "alexeyab")
+    result = invoke("check-cfg", cfg, "--fork", "alexeyab")
     assert result.exit_code == 1
     assert (f"{cfg}:776: error: filters=18 before [yolo] #3 (line 779) must be 21 for its "
             "classes=2") in result.output
     assert f"{cfg}:612: error: [yolo] #1 has classes=1 but the last detection layer says 2" \
         in result.output
     assert result.output.splitlines()[-1].startswith(f"{cfg}: 4 errors, 1 warnings")
-    js = json.loads(invoke("check-cfg", cfg, "--darknet", "alexeyab", "--json").output)
-    assert js["errors"] == 4 and js["darknet"] == "alexeyab"
+    js = json.loads(invoke("check-cfg", cfg, "--fork", "alexeyab", "--json").output)
+    assert js["errors"] == 4 and js["fork"] == "alexeyab"
     assert {(f["rule"], f["line"]) for f in js["findings"]} >= {("filters", 776)}
 
 
 def test_check_cfg_clean_is_exit_0():
-    result = invoke("check-cfg", CFG / "tiny_yolo.cfg", "--darknet", "pjreddie")
+    result = invoke("check-cfg", CFG / "tiny_yolo.cfg", "--fork", "pjreddie")
     assert result.exit_code == 0 and "0 errors, 0 warnings" in result.output
 
 
@@ -160,7 +160,7 @@ def test_check_cfg_clean_is_exit_0():
     ((CFG / "tiny_yolo.cfg", "--data", CFG / "Sanip_classes.names"), "not a usable .data file"),
 ])
 def test_check_cfg_unusable_input_is_one_line_exit_2(args, message):
-    result = invoke("check-cfg", *args, "--darknet", "pjreddie")
+    result = invoke("check-cfg", *args, "--fork", "pjreddie")
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and message in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -78,12 +78,12 @@ def test_a_folder_or_dangling_link_for_a_file_argument_is_one_line(tmp_path, kin
 def test_non_utf8_bytes_in_a_finding_are_printed_not_a_crash(tmp_path):
     cfg = tmp_path / "bad.cfg"
     cfg.write_bytes(TINY_CFG.read_bytes().replace(b"width=", b"wid\xffth=", 1))
-    result = invoke("check-cfg", cfg, "--darknet", "pjreddie")
+    result = invoke("check-cfg", cfg, "--fork", "pjreddie")
     assert result.exit_code == 1 and "does not read wid\\xffth= in [net]" in result.output
-    as_json = json.loads(invoke("check-cfg", cfg, "--darknet", "pjreddie", "--json").output)
+    as_json = json.loads(invoke("check-cfg", cfg, "--fork", "pjreddie", "--json").output)
     assert any("wid\udcffth" in f["message"] for f in as_json["findings"])
     env = {**os.environ, "PYTHONIOENCODING": "ascii"}  # a terminal that prints nothing but ASCII
-    run = subprocess.run([sys.executable, "-m", "pipeline", "check-cfg", str(cfg), "--darknet", "pjreddie"],
+    run = subprocess.run([sys.executable, "-m", "pipeline", "check-cfg", str(cfg), "--fork", "pjreddie"],
                          capture_output=True, env=env, check=False)
     assert run.returncode == 1 and b"wid\\xffth" in run.stdout and b"Traceback" not in run.stderr
 

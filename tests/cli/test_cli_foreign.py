@@ -125,7 +125,7 @@ def test_check_and_stats_count_the_source_labels(foreign, tmp_path):
 def test_configs_lists_the_source_images(foreign, tmp_path):
     kind, given, root = foreign
     out = tmp_path / "cfg"
-    result = invoke("configs", given, "-t", TEMPLATE, "-o", out, "--darknet", "alexeyab", "--json")
+    result = invoke("configs", given, "-t", TEMPLATE, "-o", out, "--fork", "alexeyab", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     train = (out / "train.txt").read_text().splitlines()
@@ -143,7 +143,7 @@ def test_configs_data_yaml_loads_in_ultralytics(foreign, tmp_path):
 
     kind, given, _ = foreign
     out = tmp_path / "cfg"
-    assert invoke("configs", given, "-t", TEMPLATE, "-o", out, "--darknet", "alexeyab").exit_code == 0
+    assert invoke("configs", given, "-t", TEMPLATE, "-o", out, "--fork", "alexeyab").exit_code == 0
     data = check_det_dataset(str(out / "data.yaml"), autodownload=False)
     assert data["nc"] == len(CLASSES) and list(data["names"].values()) == list(CLASSES)
     assert Path(data["train"]).read_text() == (out / "train.txt").read_text()

@@ -103,7 +103,7 @@ def test_subset_check_stats_configs_on_the_flat_conversion(tmp_path):
     boxes = sum(len(Path(p).with_suffix(".txt").read_text().splitlines())
                 for p in (root / "yolo" / "train.txt").read_text().splitlines())
     assert stats["splits"]["train"]["boxes"] == boxes
-    configs = invoke("configs", root, "-t", TEMPLATE, "-o", tmp_path / "cfg", "--darknet",
+    configs = invoke("configs", root, "-t", TEMPLATE, "-o", tmp_path / "cfg", "--fork",
                      "alexeyab")
     assert configs.exit_code == 0, configs.output
     assert (tmp_path / "cfg" / "yolo.names").read_text().splitlines() == names

@@ -53,7 +53,7 @@ def generated(tmp_path_factory) -> Path:
 def test_darknet_trains_on_generated_files(generated):
     check = invoke("check-cfg", generated / "toy.cfg", "--data", generated / "toy.data", "--json")
     report = json.loads(check.output)
-    assert report["darknet"] == "pjreddie" and "detected from" in report["darknet_reason"]
+    assert report["fork"] == "pjreddie" and "detected from" in report["fork_reason"]
     # dataset, lists, labels, heads: all clean; the short run chosen with --max-batches is
     # only a warning, so `check-cfg && darknet ...` goes on
     assert report["counts"] == {"max-batches:warning": 1}, report

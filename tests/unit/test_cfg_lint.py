@@ -177,7 +177,7 @@ def test_darknet_home_binary_is_detected_and_chosen(tmp_path, monkeypatch):
     assert detect_fork().fork == "alexeyab"
     fork, why = choose_fork(None)
     assert fork == "alexeyab" and str(fake) in why
-    assert choose_fork("pjreddie") == ("pjreddie", "given (--darknet)")
+    assert choose_fork("pjreddie") == ("pjreddie", "given (--fork)")
 
 
 def test_no_binary_anywhere_assumes_alexeyab(monkeypatch, tmp_path):

@@ -22,7 +22,7 @@ def test_data_stages_do_not_import_torch(tmp_path):
                 ["subset", root + "/yolo", "--top", "1", "--out", {str(tmp_path / "sub")!r}, "-j", "1"],
                 ["check", root + "/yolo"], ["stats", root + "/yolo", "--json"],
                 ["configs", root + "/yolo", "-t", {str(CFG)!r}, "-o", {str(tmp_path / "cfg")!r}],
-                ["check-cfg", {str(CFG)!r}, "--darknet", "pjreddie"]]
+                ["check-cfg", {str(CFG)!r}, "--fork", "pjreddie"]]
         for args in runs:
             result = CliRunner().invoke(cli, args)
             assert result.exit_code in (0, 1), (args, result.output)
