@@ -8,7 +8,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR := $(CURDIR)/.venv/ultralytics-config
 export MPLBACKEND := Agg
 
-.PHONY: setup darknet darknet-ab test test-fast fuzz demo bench lint clean
+.PHONY: setup darknet darknet-ab browser test test-fast fuzz demo bench lint clean
 
 setup: $(STAMP)
 
@@ -38,10 +38,17 @@ darknet-ab:
 		|| { echo "AlexeyAB build failed: see $(AB_DIR)/build.log"; exit 1; }; \
 	else echo "note: no AlexeyAB source at $(AB_SRC); its tests will skip"; fi
 
+# Debian's chromium and chromedriver, for the headless-browser test of `serve`.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "warning: apt could not install chromium"; \
+	else echo "warning: chromium not installed (apt-get install -y chromium chromium-driver); the browser test will skip (and fail under CI)"; fi
+
 lint: setup
 	$(VENV)/bin/ruff check pipeline tests tools
 
-test: setup darknet darknet-ab lint
+test: setup darknet darknet-ab browser lint
 	$(VENV)/bin/pytest -q -n $(JOBS) -m "not gpu" tests
 
 test-fast: setup

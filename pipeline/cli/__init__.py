@@ -130,7 +130,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
 
 def _register() -> None:
     """Add every command family's commands to `cli`: one module per family, each listed here."""
-    from pipeline.cli import bench, configs, convert, report, run, subset, synth, train
+    from pipeline.cli import bench, configs, convert, report, run, subset, synth, train, watch
 
     families = (
         (convert.convert,),  # convert imagenet|coco|voc
@@ -141,6 +141,7 @@ def _register() -> None:
         (train.train, train.resume, train.stop, train.status, train.estimate),
         (run.run,),
         (bench.bench,),  # bench train
+        (watch.serve,),  # serve: a status page of the runs under a folder
     )
     for family in families:
         for command in family:
