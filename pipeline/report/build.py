@@ -27,7 +27,16 @@ from pipeline.logs.rows import ROW_FIELDS, LogStats, MetricRow
 from pipeline.report.chart import Series, draw_comparison, draw_run
 from pipeline.report.markdown import render_report
 from pipeline.report.summary import Summary, SummaryBuilder
-from pipeline.report.training_run import engine_input, eta_checks, is_training_run, run_events
+from pipeline.report.training_run import (
+    attempts,
+    engine_input,
+    eta_checks,
+    is_training_run,
+    model_name,
+    run_events,
+    run_model,
+    run_status,
+)
 
 OUTPUTS = ("summary.json", "metrics.csv", "report.md", "chart.png")
 
@@ -103,6 +112,26 @@ def max_steps_for(run: Run, max_batches: int | None, cfg: str | None) -> tuple[i
     return (value, f"max_batches in {cfgs[0].name}") if value > 0 else (None, None)
 
 
+def model_of(run: Run) -> str | None:
+    """The model a run used: a `train` run's run.json, else `model` in args.yaml beside
+    results.csv (YOLOv5's opt.yaml: `weights`/`cfg`); None where nothing says."""
+    if run.training:
+        return run_model(run.folder)
+    if run.format != "ultralytics":
+        return None
+    for name, keys in (("args.yaml", ("model",)), ("opt.yaml", ("cfg", "weights"))):
+        f = run.folder / name
+        if f.is_file():
+            try:
+                args = read_ultralytics_yaml(f)
+            except PipelineError:
+                continue
+            value = next((args[k] for k in keys if args.get(k)), None)
+            if value:
+                return model_name(value)
+    return None
+
+
 def _parse(run: Run, writer, progress, max_batches, cfg, out: Path) -> tuple[Summary, Series, list]:
     stats, builder, series = LogStats(), SummaryBuilder(), Series()
     astuple = msgspec.structs.astuple
@@ -122,9 +151,12 @@ def _parse(run: Run, writer, progress, max_batches, cfg, out: Path) -> tuple[Sum
         scratch.unlink(missing_ok=True)
     summary = builder.finish(stats, name=run.name, source=str(run.folder if run.training else file),
                              max_steps=total, max_steps_source=source)
+    summary.model, summary.chart_skipped = model_of(run), series.skipped
     if run.training:
         summary.run_events = run_events(run.folder)
         summary.eta_checks = eta_checks(run.folder)
+        summary.attempts = attempts(run.folder, fmt)
+        summary.status = run_status(run.folder)
     return summary, series, builder.lr_points
 
 

@@ -7,12 +7,14 @@ out for one run (with per-class AP of the best mAP) or side by side for several.
 from __future__ import annotations
 
 import math
+import re
 import time
 
-from pipeline.report.summary import Summary
+from pipeline.report.summary import LOSS_LIMIT, Summary
 
 #: Run events listed in report.md (the rest stay in events.jsonl).
 MAX_EVENT_ROWS = 40
+_LIMIT = f"±{LOSS_LIMIT:.0e}".replace("e+", "e")  # "±1e15"
 
 
 def duration(seconds: float | None) -> str:
@@ -50,6 +52,14 @@ def num(x: float | int | None) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:.4g}"
 
 
+def run_label(s: Summary) -> str:
+    """What trained and what was read. Example: "yolov8n, ultralytics results.csv";
+    "darknet-alexeyab" for a log that does not name its model."""
+    if not s.format.startswith("ultralytics"):
+        return f"{s.model}, {s.format}" if s.model else s.format
+    return f"{s.model or 'model unknown'}, ultralytics results.csv"
+
+
 def _map_line(best: float | None, step: int | None, final: float | None, unit: str) -> str:
     if best is None:
         return "—"
@@ -59,11 +69,13 @@ def _map_line(best: float | None, step: int | None, final: float | None, unit: s
 def facts(s: Summary) -> list[tuple[str, str]]:
     """The summary as labelled one-line values, most important first."""
     unit = s.unit
-    steps = (f"{s.last_step:,} {unit}s ({s.steps_logged:,} logged from {s.first_step:,})"
+    so_far = " so far" if s.status == "running" else ""
+    steps = (f"{s.last_step:,} {unit}s{so_far} ({s.steps_logged:,} logged from {s.first_step:,})"
              if s.last_step is not None else f"no {unit}s logged")
     if s.missing_steps:
         steps += f"; {s.missing_steps:,} missing from the log"
-    out = [("trained", steps), ("loss", f"{s.loss_name} {s.loss_verdict}")]
+    out = [("status", _status(s))] if s.status else []
+    out += [("trained", steps), ("loss", f"{s.loss_name} {s.loss_verdict}")]
     if s.final_val_loss is not None:
         out.append(("final val loss", num(s.final_val_loss)))
     out.append(("mAP@0.5", _map_line(s.best_map50, s.best_map50_step, s.final_map50, unit)))
@@ -72,15 +84,18 @@ def facts(s: Summary) -> list[tuple[str, str]]:
                     _map_line(s.best_map50_95, s.best_map50_95_step, s.final_map50_95, unit)))
     b = s.best_map_block
     if b is not None and b.precision is not None:
-        out.append(("at best mAP", f"P {b.precision:.2f}, R {b.recall:.2f}, F1 {b.f1:.2f}, "
+        out.append(("at best mAP", f"P {pct(b.precision)}, R {pct(b.recall)}, F1 {pct(b.f1)}, "
                                    f"TP {b.tp}, FP {b.fp}, FN {b.fn}, avg IoU {pct(b.avg_iou)}"))
     nan = f"{s.nan_events}" + (f" (first at {unit} {s.first_nan_step}; {s.nan_steps:,} "
                                f"{unit}s non-finite)" if s.nan_events else "")
     if s.val_nan_events:
         nan += f"; validation loss non-finite {s.val_nan_events}x"
     out.append(("NaN events", nan))
-    out.append(("restarts", f"{s.restarts}" + (
-        f" (at {unit} {', '.join(map(str, s.restart_steps[:5]))})" if s.restarts else "")))
+    if s.attempts:
+        out.append(("attempts", _attempts(s)))
+    else:
+        out.append(("restarts", f"{s.restarts}" + (
+            f" (at {unit} {', '.join(map(str, s.restart_steps[:5]))})" if s.restarts else "")))
     what = "sum of iteration times" if unit == "iteration" else "time column"
     out.append(("train time", f"{duration(s.train_seconds)} ({what})"
                 if s.train_seconds is not None else "— (the log has no times)"))
@@ -95,6 +110,9 @@ def facts(s: Summary) -> list[tuple[str, str]]:
     if s.saves:
         out.append(("weights saved", f"{s.saves}x, last {s.last_save}"))
     out.append(("ended", s.ended))
+    if s.chart_skipped:
+        out.append(("not drawn", f"{s.chart_skipped:,} value(s) infinite, beyond {_LIMIT} or an "
+                                 "mAP outside 0..1: left off the chart (kept in metrics.csv)"))
     if s.run_events:
         counts: dict[str, int] = {}
         for e in s.run_events:
@@ -106,6 +124,34 @@ def facts(s: Summary) -> list[tuple[str, str]]:
         log += f"; last line cut: `{s.truncated_last_line[:60]}`"
     out.append(("log", log))
     return out
+
+
+def _status(s: Summary) -> str:
+    if s.status == "running":
+        return "still running: these numbers are a snapshot"
+    return s.status or "—"
+
+
+#: What began an attempt, in words.
+CAUSE_WORDS = {"start": "started", "resume": "resumed (resume command)", "restart": "watchdog restart"}
+_AFTER = re.compile(r"after (?:status )?([\w-]+)")  # "after crashed", "after status stopped"
+#: Attempts listed in the `attempts` fact.
+MAX_ATTEMPT_WORDS = 6
+
+
+def _attempts(s: Summary) -> str:
+    """Each attempt and what began it. Example: `3: started at iteration 1; watchdog restart
+    at iteration 1 (after crashed, from scratch); resumed (resume command) at iteration 101
+    (after stopped)`."""
+    words = []
+    for a in s.attempts[:MAX_ATTEMPT_WORDS]:
+        why = [f"after {m.group(1)}" for m in [_AFTER.search(a.get("detail") or "")] if m]
+        why += ["from scratch"] if a.get("fresh") and a["cause"] != "start" else []
+        where = f" at {s.unit} {a['step']:,}" if a.get("step") is not None else ""
+        words.append(CAUSE_WORDS.get(a["cause"], a["cause"]) + where
+                     + (f" ({', '.join(why)})" if why else ""))
+    more = len(s.attempts) - MAX_ATTEMPT_WORDS
+    return f"{len(s.attempts)}: " + "; ".join(words) + (f"; and {more} more" if more > 0 else "")
 
 
 def _projection(s: Summary) -> str:
@@ -144,7 +190,8 @@ def render_text(summaries: list[Summary], level: int = 0) -> str:
     """
     blocks = []
     for s in summaries:
-        lines = [f"{s.name}  [{s.format}]  {s.source}"]
+        running = "  (STILL RUNNING)" if s.status == "running" else ""
+        lines = [f"{s.name}  [{run_label(s)}]  {s.source}{running}"]
         lines += [f"  {label:<18} {value}" for label, value in facts(s)
                   if level >= 0 or label in QUIET_FACTS]
         if level > 0:
@@ -177,8 +224,9 @@ def render_report(summaries: list[Summary]) -> str:
     """report.md for one run, or a side-by-side comparison for several."""
     if len(summaries) == 1:
         s = summaries[0]
-        out = [f"# Training summary: {s.name}", "",
-               f"Source: `{s.source}` ({s.format})", "", "| | |", "|---|---|"]
+        running = " (still running)" if s.status == "running" else ""
+        out = [f"# Training summary: {s.name}{running}", "",
+               f"Source: `{s.source}` ({run_label(s)})", "", "| | |", "|---|---|"]
         out += [f"| {label} | {_cell(value)} |" for label, value in facts(s)]
         out += _classes(s) + _run_events(s) + _eta_checks(s) + _unknown(s) + _errors(s)
     else:
@@ -189,7 +237,7 @@ def render_report(summaries: list[Summary]) -> str:
         labels = list(dict.fromkeys(label for t in table for label, _ in t.items()))
         out += [f"| {label} | " + " | ".join(_cell(t.get(label, "—")) for t in table) + " |"
                 for label in labels]
-        out += ["", "Sources: " + ", ".join(f"`{s.source}` ({s.format})" for s in summaries)]
+        out += ["", "Sources: " + ", ".join(f"`{s.source}` ({run_label(s)})" for s in summaries)]
         for s in summaries:
             out += _errors(s)
     out += ["", "Files: `summary.json` (all numbers), `metrics.csv` (one row per step), "

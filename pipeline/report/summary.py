@@ -27,6 +27,14 @@ from pipeline.logs.rows import Event, Item, LogStats, MapBlock, MetricRow
 MAX_ERRORS = 5
 #: Learning-rate change points kept for the chart (burn-in ramps make many).
 MAX_LR_POINTS = 20000
+#: A loss beyond this is no loss but a broken value (`-1e308`): left off the chart and out
+#: of the minimum; mAP values outside 0..1 likewise.
+LOSS_LIMIT = 1e15
+
+
+def in_range(x: float | None, limit: float = LOSS_LIMIT) -> bool:
+    """True for a finite number within ±`limit`. Example: `in_range(-1e308)` -> False."""
+    return x is not None and math.isfinite(x) and abs(x) <= limit
 
 
 class Summary(msgspec.Struct, kw_only=True):
@@ -36,6 +44,10 @@ class Summary(msgspec.Struct, kw_only=True):
     source: str
     format: str
     unit: str
+    #: The model the run used (args.yaml or run.json), e.g. "yolov8n"; None where not recorded.
+    model: str | None = None
+    #: A `train` run folder's status (running, finished, failed, stopped, killed).
+    status: str | None = None
     steps_logged: int = 0
     first_step: int | None = None
     last_step: int | None = None
@@ -81,6 +93,10 @@ class Summary(msgspec.Struct, kw_only=True):
     #: A `train` run folder: the supervisor's notable events and its ETA predictions.
     run_events: list[dict] = msgspec.field(default_factory=list)
     eta_checks: list[dict] = msgspec.field(default_factory=list)
+    #: A `train` run folder's attempts: what began each (start, resume, restart) and where.
+    attempts: list[dict] = msgspec.field(default_factory=list)
+    #: Values left off the chart: infinite, beyond ±LOSS_LIMIT, or an mAP outside 0..1.
+    chart_skipped: int = 0
     errors: list[str] = msgspec.field(default_factory=list)
     ended: str = ""
     lines: int = 0
@@ -142,13 +158,13 @@ class SummaryBuilder:
         loss = _main_loss(r)
         if loss is not None and not math.isfinite(loss):
             self.nan_steps += 1
-        elif loss is not None and (self.min_loss is None or loss < self.min_loss[0]):
+        elif in_range(loss) and (self.min_loss is None or loss < self.min_loss[0]):
             self.min_loss = (loss, r.step)
-        if r.map50 is not None and math.isfinite(r.map50):
+        if in_range(r.map50, 1.0):
             self.final50 = (r.map50, r.step)
             if self.best50 is None or r.map50 > self.best50[0]:
                 self.best50 = (r.map50, r.step)
-        if r.map50_95 is not None and math.isfinite(r.map50_95):
+        if in_range(r.map50_95, 1.0):
             self.final5095 = r.map50_95
             if self.best5095 is None or r.map50_95 > self.best5095[0]:
                 self.best5095 = (r.map50_95, r.step)
