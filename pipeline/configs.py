@@ -142,7 +142,7 @@ def make_configs(dataset: str | Path, template: str, out: str | Path, name: str 
         write_list(files["train"], train)
         write_list(files["valid"], valid)
         write_data(files["data"], len(names), files["train"], files["valid"], files["names"],
-                   files["backup"] + "/")
+                   files["backup"])
         write_cfg(cfg, files["cfg"])
         write_ultralytics_yaml(files["yaml"], files["train"], files["valid"], names)
         record_digests(out, written)

@@ -74,14 +74,15 @@ def alexeyab_darknet() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ab_darknet() -> str:
     """The AlexeyAB binary; CI fails without it, elsewhere the test skips with the reason."""
     import os
 
     path = alexeyab_darknet()
     if path is None:
-        reason = "no AlexeyAB darknet build (make darknet-ab needs ../shared/darknet-alexeyab, or set DARKNET_AB)"
+        reason = ("no AlexeyAB darknet build (make darknet-ab needs ../shared/darknet-alexeyab, "
+                  "or set DARKNET_AB)")
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)

@@ -81,10 +81,11 @@ def _live(match) -> list[int]:
 
 
 def marked_processes(run: Path) -> list[int]:
-    """Live processes carrying this run's marker (Ultralytics workers and their children)."""
+    """Live processes carrying this run's marker, of any supervisor session (its workers and
+    their children)."""
     run_id = json.loads((run / "run.json").read_text())["run_id"]
-    marker = f"YOLO_PIPELINE_RUN_ID={run_id}".encode()
-    return _live(lambda env, cmd: marker in env)
+    marker = f"YOLO_PIPELINE_RUN_ID={run_id}:".encode()
+    return _live(lambda env, cmd: any(entry.startswith(marker) for entry in env))
 
 
 def processes_with(needle: str) -> list[int]:

@@ -136,7 +136,7 @@ def _register() -> None:
         (convert.convert,),  # convert imagenet|coco|voc
         (synth.synth,),  # synth imagenet|coco|voc
         (subset.subset, subset.check, subset.stats),
-        (configs.configs, configs.check_cfg),
+        (configs.configs, configs.check_cfg, configs.partial),
         (report.summarize,),
         (train.train, train.resume, train.stop, train.status, train.estimate),
         (run.run,),

@@ -139,3 +139,34 @@ def _check_text(report) -> str:
     lines.append(f"{report.cfg}: {report.errors} errors, {report.warnings} warnings "
                  f"(darknet fork: {report.fork}, {report.fork_reason})")
     return "\n".join(lines)
+
+
+@click.command("partial", context_settings=CONTEXT_SETTINGS)
+@click.argument("cfg", type=click.Path(dir_okay=False))
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.option("--layers", "-n", required=True, type=click.IntRange(min=1),
+              help="Keep layers 0..N-1 (29 for yolov4-tiny, 137 for yolov4, 74 for darknet53/yolov3).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The partial file to write, e.g. yolov4-tiny.conv.29.")
+@fork_options
+@json_option
+def partial(cfg, weights, layers, out, darknet_bin, fork, as_json):
+    """Make start weights for another dataset: the first N layers of WEIGHTS (trained with CFG),
+    written by the darknet binary's own `partial` command and checked against CFG.
+
+    \b
+    Example:
+      yolo-pipeline partial yolov4-tiny.cfg yolov4-tiny.weights --layers 29 --out yolov4-tiny.conv.29
+      yolo-pipeline train data/cfg --backend darknet --darknet ~/darknet/darknet --weights yolov4-tiny.conv.29
+    """
+    from pipeline.darknet.fork import choose_fork, find_darknet, resolve_binary
+    from pipeline.darknet.weights import make_partial
+    from pipeline.errors import UserError
+
+    binary = resolve_binary(darknet_bin) if darknet_bin else find_darknet()
+    if binary is None:
+        raise UserError("no darknet binary on PATH or in $DARKNET_HOME", "give --darknet PATH")
+    fork_name, _ = choose_fork(fork, binary)
+    match = make_partial(binary, fork_name, cfg, weights, layers, out)
+    emit({"out": str(out), "kind": match.kind, "layers": match.layers, "message": match.message,
+          "fork": fork_name, "darknet": binary}, as_json, f"wrote {out}: {match.message}")

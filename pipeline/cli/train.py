@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option
+from pipeline.darknet.fork import FORKS
 from pipeline.train.options import BACKENDS
 from pipeline.train.watchdog import ON_NAN_CHOICES
 
@@ -75,11 +76,20 @@ def _hms(seconds: float) -> str:
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="Ultralytics data-loader workers.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--darknet", "darknet_bin", default="darknet", show_default=True,
-              help="darknet: the binary (a path, or a name on PATH).")
+@click.option("--darknet", "darknet_bin", default="darknet", show_default=True, metavar="PATH",
+              help="darknet: the binary that will run (a path, or a name on PATH); its fork is detected.")
+@click.option("--fork", type=click.Choice(FORKS), help="darknet: override the fork detected from the binary.")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="darknet: start weights for the first attempt: a partial file (yolov4-tiny.conv.29) "
+                   "starts at iteration 1, a full .weights gets -clear. Checked against the cfg first.")
+@click.option("--map/--no-map", "map_each", default=True, show_default=True,
+              help="darknet (AlexeyAB, hank-ai): mAP on the valid list during training (-map).")
+@click.option("--keep-weights", type=click.IntRange(min=0), default=3, show_default=True,
+              help="darknet: periodic <cfg>_<N>.weights kept in the backup folder (0: all).")
 @click.option("--gpus", help="darknet: -gpus list, e.g. 0,1.")
-@click.option("--on-nan", type=click.Choice(ON_NAN_CHOICES), default="restart", show_default=True,
-              help="A non-finite loss: restart from the last healthy checkpoint, or stop.")
+@click.option("--on-nan", type=click.Choice(ON_NAN_CHOICES), default="lower-lr", show_default=True,
+              help="A non-finite loss: restart from the last healthy checkpoint with the learning rate "
+                   "halved and burn-in lengthened (lower-lr; darknet), restart unchanged, or stop.")
 @click.option("--max-restarts", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--explode-factor", type=float, default=10.0, show_default=True,
               help="A loss above this many times its running minimum is an explosion.")
@@ -90,7 +100,8 @@ def _hms(seconds: float) -> str:
                                                "from a short probe; train nothing.")
 @json_option
 def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, device, workers, seed,
-          darknet_bin, gpus, on_nan, max_restarts, explode_factor, stall_minutes, detach, dry_run,
+          darknet_bin, fork, weights, map_each, keep_weights, gpus, on_nan, max_restarts, explode_factor,
+          stall_minutes, detach, dry_run,
           as_json):
     """Train from the folder `configs` wrote, supervised: NaN, crash and stall are caught,
     checkpoints kept, and the run can be resumed.
@@ -108,7 +119,8 @@ def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, 
 
     opts = TrainOptions(cfgdir=cfgdir, out=out, backend=backend, name=name, model=model, epochs=epochs,
                         imgsz=imgsz, batch=batch, device=device, workers=workers, seed=seed,
-                        extra=parse_engine_args(engine_args), darknet=darknet_bin, gpus=gpus,
+                        extra=parse_engine_args(engine_args), darknet=darknet_bin, fork=fork,
+                        weights=weights, map_each=map_each, keep_weights=keep_weights, gpus=gpus,
                         on_nan=on_nan, max_restarts=max_restarts, explode_factor=explode_factor,
                         stall_minutes=stall_minutes)
     if dry_run:

@@ -1,10 +1,11 @@
 """Which darknet will run a cfg, what its parser knows, and where cfg templates are.
 
 Three forks matter: pjreddie's original (the Debian package, git 2018-09-14), AlexeyAB's,
-and hank-ai's Darknet V3-V5 (AlexeyAB's maintained successor, a C++ rewrite). pjreddie's parser lacks the layers, activations and keys of the
-yolov4 era: an unknown section prints "Type not recognized" and breaks the network, an
-unknown activation prints "Couldn't find activation function mish, going with ReLU", and
-an unknown key prints "Unused field" (in `[net]`: nothing) and is ignored.
+and hank-ai's Darknet V3-V5 (AlexeyAB's maintained successor, a C++ rewrite).
+pjreddie's parser lacks the layers, activations and keys of the yolov4 era: an unknown
+section prints "Type not recognized" and breaks the network, an unknown activation prints
+"Couldn't find activation function mish, going with ReLU", and an unknown key prints
+"Unused field" (in `[net]`: nothing) and is ignored.
 
 A binary is told apart by `darknet version` (hank-ai prints `Darknet V<k> ...`; the others
 exit 0 with "Not an option: version") and then by the strings compiled into it (its
@@ -79,8 +80,8 @@ _PJ_TYPES = _words(
     "[maxpool] [max] [reorg] [avgpool] [avg] [route] [upsample] [shortcut] [dropout]"
 )
 _AB_EXTRA_TYPES = _words(
-    "[Gaussian_yolo] [sam] [scale_channels] [conv_lstm] [history] [implicit_add] "
-    "[implicit_mul] [contrastive] [empty] [silence] [local_avgpool] [reorg3d]"
+    "[Gaussian_yolo] [sam] [scale_channels] [conv_lstm] [history] [implicit] "
+    "[contrastive] [empty] [silence] [local_avgpool] [local_avg] [reorg3d]"
 )
 _PJ_ACTIVATIONS = _words("logistic loggy relu elu selu relie plse hardtan lhtan linear ramp leaky "
                    "tanh stair")
@@ -91,7 +92,8 @@ _PJ_POLICIES = _words("random poly constant step exp sigmoid steps")
 _HANK_TYPES = _words(
     "[net] [network] [convolutional] [conv] [maxpool] [max] [upsample] [connected] [conn] [crnn] "
     "[rnn] [local_avgpool] [lstm] [reorg3d] [avgpool] [avg] [yolo] [cost] [region] [Gaussian_yolo] "
-    "[contrastive] [route] [shortcut] [softmax] [soft] [scale_channels] [sam] [dropout]"
+    "[contrastive] [route] [shortcut] [softmax] [soft] [scale_channels] [sam] [dropout] [local_avg] "
+    "[empty] [silence]"
 )
 
 
@@ -229,6 +231,17 @@ def _darknet_libraries(binary: str) -> list[str]:
         return []
     return [ln.split("=>")[1].split("(")[0].strip() for ln in out.splitlines()
             if "darknet" in ln and "=>" in ln]
+
+
+def binary_runs(binary: str) -> None:
+    """UserError unless `binary` starts (`darknet version`, which every fork answers with exit 0)."""
+    try:
+        subprocess.run([binary, "version"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise UserError(f"--darknet {binary} cannot be run: {exc.strerror}",
+                        "is it a darknet binary built for this machine?") from None
+    except subprocess.TimeoutExpired:
+        raise UserError(f"--darknet {binary}: `darknet version` did not answer in 30 s") from None
 
 
 def choose_fork(given: str | None, binary: str | None = None) -> tuple[str, str]:

@@ -110,7 +110,9 @@ class Train(_Section):
     fork: Literal["pjreddie", "alexeyab", "hank"] | None = None
     weights: str | None = None
     gpus: str | int | None = _TRAIN["gpus"]
-    on_nan: Literal["stop", "restart"] = _TRAIN["on_nan"]
+    on_nan: Literal["lower-lr", "restart", "stop"] = _TRAIN["on_nan"]
+    map_each: bool = _TRAIN["map_each"]
+    keep_weights: int = _TRAIN["keep_weights"]
     max_restarts: int = _TRAIN["max_restarts"]
     explode_factor: float = _TRAIN["explode_factor"]
     stall_minutes: float = _TRAIN["stall_minutes"]

@@ -68,7 +68,8 @@ def train_options(ctx: Context, run_dir: Path):
         cfgdir=ctx.cfg_dir, out=run_dir, backend=t.backend, name=t.name or ctx.spec.configs.name,
         model=t.model, epochs=t.epochs, imgsz=t.imgsz, batch=t.batch, device=str(t.device),
         workers=t.workers, seed=t.seed, extra={k: str(v) for k, v in t.extra.items()},
-        darknet=t.darknet, gpus=None if t.gpus is None else str(t.gpus), on_nan=t.on_nan,
+        darknet=t.darknet, fork=t.fork, weights=t.weights, map_each=t.map_each,
+        keep_weights=t.keep_weights, gpus=None if t.gpus is None else str(t.gpus), on_nan=t.on_nan,
         max_restarts=t.max_restarts, explode_factor=t.explode_factor, stall_minutes=t.stall_minutes)
 
 

@@ -169,11 +169,20 @@ def run_status(run_dir: str | Path) -> dict:
         "pid": state.get("pid") if running else None,
         "loss": state.get("loss"),
         "metrics": state.get("metrics"),
+        "map": _map_summary(state.get("map")),
         "reason": state.get("reason"),
         "updated": state.get("updated"),
         "events": [{"kind": e.get("kind"), "at": e.get("at"), "detail": e.get("detail", "")}
                    for e in events],
     }
+
+
+def _map_summary(record: dict | None) -> dict | None:
+    """`status --json`'s "map": the last and best evaluation ({"map", "done"}) and how many."""
+    if not record:
+        return None
+    return {"last": record.get("last"), "best": record.get("best"),
+            "evaluations": len(record.get("evaluations") or [])}
 
 
 def _remove_tree_we_made(root: Path) -> None:

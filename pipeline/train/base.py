@@ -20,6 +20,8 @@ CHECKPOINT = "checkpoint"  # data: path, done
 VERDICT = "verdict"        # data: kind (nan|explosion|failure); the attempt must end
 EVENT = "event"            # detail: something a person should see in the events list
 HEARTBEAT = "heartbeat"    # the engine is alive (e.g. validating) but has no new progress
+METRIC = "metric"          # data: map (a fraction), done (the iteration or epoch it measures)
+ENGINE_DONE = "engine-done"  # the engine's work is complete; end it even if it does not exit
 
 # Outcome kinds
 FINISHED, STOPPED, FAILED, CRASHED = "finished", "stopped", "failed", "crashed"
@@ -45,6 +47,8 @@ class Launch:
     #: Let the kernel kill the engine when the supervisor dies (for engines that cannot
     #: watch their parent themselves, i.e. the darknet binary).
     die_with_parent: bool = False
+    #: Text written to the engine's stdin (hank-ai's CPU build asks to type "yes").
+    stdin_text: str | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +58,8 @@ class Outcome:
 
     kind: str
     detail: str = ""
+    #: The unit (iteration, epoch) where a verdict struck, when known.
+    at: int | None = None
 
 
 class Backend(Protocol):
@@ -71,8 +77,8 @@ class Backend(Protocol):
         """The next attempt's command, resuming from the newest valid checkpoint
         (only a healthy one after a NaN); None when the run is already complete."""
 
-    def poll(self) -> list[Note]:
-        """New notes since the last call."""
+    def poll(self, final: bool = False) -> list[Note]:
+        """New notes since the last call (`final`: the engine exited, read a last partial line too)."""
 
     def outcome(self, returncode: int) -> Outcome:
         """How the attempt that exited with `returncode` ended."""

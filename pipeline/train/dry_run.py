@@ -7,6 +7,7 @@ folder, so nothing is written to the run folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import statistics
@@ -19,6 +20,7 @@ from pathlib import Path
 from pipeline.darknet.cfg import read_cfg
 from pipeline.darknet.runner import parse_iteration, train_command
 from pipeline.dataset.datafiles import read_data, read_list, render_data
+from pipeline.errors import UserError
 from pipeline.io import atomic_write
 from pipeline.train.base import LineTail
 from pipeline.train.options import TrainOptions, check_options
@@ -86,19 +88,37 @@ def _darknet_plan(opts: TrainOptions) -> dict:
     max_batches = net.get_int("max_batches", 0)
     data = read_data(data_src)
     run_data = opts.out / "darknet" / data_src.name
+    notes: list[str] = []
+    clear = False
+    if opts.weights:
+        from pipeline.darknet.weights import match_weights
+
+        match = match_weights(cfg_src, opts.weights, fork)
+        if not match.ok_for_start:
+            raise UserError(f"--weights {opts.weights} does not match {cfg_src.name}: {match.message}")
+        clear = match.kind == "full"
+        notes.append(f"start weights: {match.message}"
+                     + (" (-clear added: trained elsewhere)" if clear else ""))
     command = shlex.join(train_command(opts.darknet, run_data, opts.out / "darknet" / cfg_src.name,
-                                       None, fork, opts.gpus))
+                                       opts.out / "checkpoints" / "start.weights" if opts.weights else None,
+                                       fork, opts.gpus, map_each=opts.map_each, clear=clear))
     result = {"backend": "darknet", "command": command, "unit": "iteration", "total": max_batches,
-              "images": len(read_list(data.get("train"))), "fork": fork, "notes": []}
+              "images": len(read_list(data.get("train"))), "fork": fork, "darknet": opts.darknet,
+              "notes": notes}
     with tempfile.TemporaryDirectory(prefix="yolo-pipeline-probe-") as tmp:
         probe_data = Path(tmp) / data_src.name
         atomic_write(probe_data, render_data(int(data.get("classes")), data.get("train"),
                                              data.get("valid") or data.get("train"), data.get("names"),
-                                             tmp + "/"))
+                                             tmp))
         log = Path(tmp) / "probe.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen(train_command(opts.darknet, probe_data, cfg_src, None, fork, opts.gpus),
-                                    cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(train_command(opts.darknet, probe_data, cfg_src, None, fork, opts.gpus,
+                                                  map_each=False),
+                                    cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                    stdin=subprocess.PIPE)
+            with contextlib.suppress(OSError):  # hank-ai's CPU build asks to type "yes"
+                proc.stdin.write(b"yes\n")  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
         tail, stamps = LineTail(log), []
         deadline = time.time() + PROBE_TIMEOUT
         while len(stamps) < PROBE_ITERATIONS and proc.poll() is None and time.time() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.util
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,8 +43,16 @@ class TrainOptions:
     seed: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     darknet: str = "darknet"
+    #: darknet: the fork (None: detected from the binary).
+    fork: str | None = None
+    #: darknet: start weights for the first attempt (a partial .conv.N or a full .weights).
+    weights: str | None = None
+    #: darknet (AlexeyAB, hank-ai): compute mAP on the valid list during training (-map).
+    map_each: bool = True
+    #: darknet: periodic <cfg>_<N>.weights files kept (newest first); 0 keeps all.
+    keep_weights: int = 3
     gpus: str | None = None
-    on_nan: str = "restart"
+    on_nan: str = "lower-lr"
     max_restarts: int = 2
     explode_factor: float = 10.0
     stall_minutes: float = 30.0
@@ -57,7 +66,9 @@ class TrainOptions:
     @classmethod
     def from_dict(cls, d: dict) -> TrainOptions:
         """Inverse of `as_dict` (run.json -> options)."""
-        return cls(**{**d, "cfgdir": Path(d["cfgdir"]), "out": Path(d["out"])})
+        known = {f for f in cls.__dataclass_fields__}  # a run.json from an older version
+        return cls(**{**{k: v for k, v in d.items() if k in known},
+                      "cfgdir": Path(d["cfgdir"]), "out": Path(d["out"])})
 
 
 def check_options(opts: TrainOptions) -> None:
@@ -79,10 +90,45 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"{opts.cfgdir}: no such folder", "give the folder `configs` wrote")
     if not re.fullmatch(r"cpu|mps|\d+(,\d+)*", opts.device):
         raise UserError(f"--device {opts.device!r}: use cpu, a GPU index (0) or a list (0,1)")
+    if opts.backend == "ultralytics" and re.fullmatch(r"\d+(,\d+)*", opts.device):
+        check_gpus("--device", [int(i) for i in opts.device.split(",")])
     if opts.gpus is not None and not re.fullmatch(r"\d+(,\d+)*", opts.gpus):
         raise UserError(f"--gpus {opts.gpus!r}: use a GPU index list such as 0,1")
     if opts.backend == "ultralytics":
         check_engine_args(opts.extra)
+    elif opts.extra:
+        keys = ", ".join(sorted(opts.extra))
+        raise UserError(f"engine arguments after -- ({keys}) are Ultralytics arguments; darknet takes "
+                        "its settings from the cfg",
+                        "set them in the cfg: `yolo-pipeline configs ... --learning-rate/--burn-in/"
+                        "--batch/--max-batches`, or edit the .cfg and check it with check-cfg")
+    if opts.keep_weights < 0:
+        raise UserError(f"--keep-weights {opts.keep_weights}: must be 0 (keep all) or more")
+
+
+def visible_gpus() -> int:
+    """CUDA GPUs this process may use, without importing torch: the NVIDIA driver's list of
+    GPUs, narrowed by CUDA_VISIBLE_DEVICES."""
+    try:
+        count = len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        count = 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v for v in (x.strip() for x in visible.split(",")) if v and not v.startswith("-")]
+        count = min(count, len(ids))
+    return count
+
+
+def check_gpus(key: str, indices: list[int]) -> None:
+    """UserError (before anything is written) for a GPU index this machine does not have."""
+    count = visible_gpus()
+    if count == 0:
+        raise UserError(f"{key} {','.join(map(str, indices))}: no CUDA GPU is visible on this machine",
+                        "train on the CPU with --device cpu")
+    if max(indices) >= count:
+        raise UserError(f"{key} {','.join(map(str, indices))}: only {count} GPU(s) visible "
+                        f"(indices 0..{count - 1})")
 
 
 def ultralytics_home() -> Path:

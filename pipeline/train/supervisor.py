@@ -17,15 +17,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 
 from pipeline.train.base import (
     CHECKPOINT,
-    CRASHED,
+    ENGINE_DONE,
     EVENT,
     FAILED,
     FINISHED,
     HEARTBEAT,
+    METRIC,
     PROGRESS,
     STOPPED,
     TIMING,
@@ -67,6 +69,9 @@ class Supervisor:
         self.epochs: list[dict] = list(self.state.get("epoch_times") or [])
         self.last_write = 0.0
         self.last_warning = 0.0
+        self.checkpoints_since_restart = 0
+        self.last_failure: tuple[str, int | None] | None = None
+        self.changed_since_failure = False
 
     # -- state ----------------------------------------------------------------------------
     def _save(self, force: bool = False) -> None:
@@ -127,7 +132,10 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         self._reserve()
         info = self.run.read_run()
+        # this supervisor session's marker: a copied run (same run_id) never kills the original's workers
+        marker = f"{info.get('run_id')}:{uuid.uuid4().hex[:12]}"
         self.state.update(backend=self.backend.name, unit=self.backend.unit, run_id=info.get("run_id"),
+                          marker=marker,
                           total=self.state.get("total") or info.get("total"), pid=os.getpid(),
                           pid_start=process_start_time(os.getpid()), worker_pid=None)
         self.state.setdefault("done", 0)
@@ -167,24 +175,61 @@ class Supervisor:
             if outcome.kind == NAN and self.opts.on_nan == "stop":
                 self._set_status("failed", f"{outcome.detail} (--on-nan stop)")
                 return EXIT_FAILED
+            if self.checkpoints_since_restart:  # a healthy checkpoint since: the budget refills
+                restarts_here, first = 0, None
+            self.checkpoints_since_restart = 0
             first = first or outcome
             if restarts_here >= self.opts.max_restarts:
                 reason = f"gave up after {restarts_here} restart(s): {outcome.kind}: {outcome.detail}"
                 if first.detail != outcome.detail:
                     reason += f" (first: {first.kind}: {first.detail})"
-                self._event("gave-up", reason)
-                self._set_status("failed", reason)
+                self._event("gave-up", reason + self._nan_advice(outcome))
+                self._set_status("failed", reason + self._nan_advice(outcome))
+                return EXIT_FAILED
+            if (repeat := self._same_failure(outcome)) is not None:
+                self._event("gave-up", repeat)
+                self._set_status("failed", repeat)
                 return EXIT_FAILED
             restarts_here += 1
             self.state["restarts"] += 1
             healthy_only = outcome.kind in (NAN, "explosion")
             where = "the last healthy checkpoint" if healthy_only else "the last checkpoint"
+            changed = self._remedy(outcome)
             self._event("restart", f"restart {restarts_here}/{self.opts.max_restarts} from {where} "
-                                   f"after {outcome.kind}")
+                                   f"after {outcome.kind}" + (f", with {changed}" if changed else ""))
             if self._sleep(min(2.0 ** restarts_here, 30.0)):
                 self._event("stopped", "stop requested while waiting to restart")
                 self._set_status("stopped", "stop requested")
                 return EXIT_STOPPED
+
+    def _remedy(self, outcome: Outcome) -> str | None:
+        """With --on-nan lower-lr, let the backend change what made the loss non-finite."""
+        remedy = getattr(self.backend, "remedy", None)
+        if outcome.kind != NAN or self.opts.on_nan != "lower-lr" or remedy is None:
+            return None
+        changed = remedy(outcome)
+        if changed:
+            self.changed_since_failure = True
+            self._event("remedy", changed)
+        return changed
+
+    def _same_failure(self, outcome: Outcome) -> str | None:
+        """A failure at the same point as the previous one, restarted with nothing changed,
+        will come back (same seed, same data order): the reason to stop, else None."""
+        previous, self.last_failure = self.last_failure, (outcome.kind, outcome.at)
+        unchanged, self.changed_since_failure = not self.changed_since_failure, False
+        if outcome.at is None or previous != (outcome.kind, outcome.at) or not unchanged:
+            return None
+        return (f"{outcome.kind} again at {self.backend.unit} {outcome.at} after a restart with nothing "
+                f"changed: it will repeat{self._nan_advice(outcome)}")
+
+    def _nan_advice(self, outcome: Outcome) -> str:
+        if outcome.kind != NAN:
+            return ""
+        if self.backend.name == "darknet":
+            return ("; lower learning_rate or lengthen burn_in in the cfg (or --on-nan lower-lr, which "
+                    "halves the rate and lengthens burn-in at each restart), and check the labels")
+        return "; lower lr0 (-- lr0=...), try amp=False, and check the labels"
 
     def _sleep(self, seconds: float) -> bool:
         """Wait; True if a stop was asked meanwhile."""
@@ -198,12 +243,18 @@ class Supervisor:
         try:
             self.run.logs.mkdir(parents=True, exist_ok=True)
             with open(self.run.attempt_log(attempt), "ab") as log:
-                proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=launch.env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env = {**launch.env, "YOLO_PIPELINE_RUN_ID": self.state["marker"]}
+                proc = subprocess.Popen(launch.argv, cwd=launch.cwd, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT,
+                                        stdin=subprocess.PIPE if launch.stdin_text else subprocess.DEVNULL,
                                         start_new_session=True,
                                         preexec_fn=_die_with_parent if launch.die_with_parent else None)
-        except OSError as exc:
-            return Outcome(CRASHED, f"cannot start {launch.argv[0]}: {exc.strerror}"
+            if launch.stdin_text and proc.stdin:
+                with contextlib.suppress(OSError):
+                    proc.stdin.write(launch.stdin_text.encode())
+                    proc.stdin.close()
+        except OSError as exc:  # a missing or foreign binary: no restart cures it
+            return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}"
                            + (f" ({exc.filename})" if exc.filename else ""))
         self.state["worker_pid"] = proc.pid
         self._event("attempt", f"attempt {attempt}: " + " ".join(launch.argv)
@@ -213,15 +264,20 @@ class Supervisor:
         seen_progress = False
         verdict: Outcome | None = None
         stop_deadline: float | None = None
+        engine_done = False
         while True:
             for note in self.backend.poll():
+                if note.kind == ENGINE_DONE and not engine_done:
+                    engine_done = True
+                    self._event("engine-done", f"{note.detail}; ending the engine process")
+                    kill_group(proc)
                 if note.kind in (PROGRESS, TIMING, HEARTBEAT):
                     last_progress = time.time()
                     seen_progress = True
                 self._apply(note)
                 if note.kind == VERDICT and verdict is None:
                     verdict = Outcome(note.data["kind"], note.detail + (
-                        f" [{note.data['line']}]" if note.data.get("line") else ""))
+                        f" [{note.data['line']}]" if note.data.get("line") else ""), at=note.data.get("done"))
                     if not note.data.get("handled_by_worker"):
                         kill_group(proc)
             rc = proc.poll()
@@ -229,16 +285,18 @@ class Supervisor:
                 for note in self.backend.poll(final=True):
                     self._apply(note)
                 kill_group(proc)  # leftovers (dataloader workers) of a finished engine
-                kill_marked(self.state.get("run_id"))  # DDP ranks run in sessions of their own
+                kill_marked(self.state.get("marker"))  # DDP ranks run in sessions of their own
                 self.state["worker_pid"] = None
                 if verdict is not None:
                     return verdict
-                outcome = self.backend.outcome(rc)
+                outcome = self.backend.outcome(0 if engine_done else rc)
                 if stop_deadline is not None and outcome.kind != FINISHED:
                     return Outcome(STOPPED, "stopped on request; resumable")
                 return outcome
             if self.stop_asked and stop_deadline is None:
-                self._event("stop-requested", "stopping at the next safe point")
+                loss = getattr(self.backend, "stop_loss", lambda: "")()
+                self._event("stop-requested",
+                            "stopping at the next safe point" + (f"; {loss}" if loss else ""))
                 stop_deadline = time.time() + self.backend.request_stop(proc.pid)
             if stop_deadline is not None and time.time() > stop_deadline:
                 kill_group(proc)
@@ -275,8 +333,22 @@ class Supervisor:
         elif note.kind == CHECKPOINT:
             self.state["checkpoint"] = note.data["path"]
             self.state["checkpoint_done"] = note.data["done"]
+            self.checkpoints_since_restart += 1
+        elif note.kind == METRIC:
+            self._metric(note.data["map"], note.data["done"])
         elif note.kind == EVENT:
             self._event(note.data.get("event", "note"), note.detail)
+
+    def _metric(self, value: float, done: int) -> None:
+        """One mAP evaluation: state["map"] keeps the last and the best (over the whole run)."""
+        record = self.state.setdefault("map", {"last": None, "best": None, "evaluations": []})
+        entry = {"map": round(value, 6), "done": done}
+        evaluations = [e for e in record["evaluations"] if e["done"] != done]  # AB prints it twice
+        record["evaluations"] = [*evaluations, entry][-200:]
+        record["last"] = entry
+        if record["best"] is None or value > record["best"]["map"]:
+            record["best"] = entry
+        self._save(force=True)
 
     def _update_eta(self) -> None:
         done, total = self.state.get("done", 0), self.state.get("total")
@@ -306,11 +378,12 @@ class Supervisor:
                             percent=percent, predicted_finish=round(finish, 1))
 
 
-def kill_marked(run_id: str | None) -> int:
-    """SIGKILL every process whose environment carries this run's marker; the count."""
-    if not run_id:
+def kill_marked(marker_value: str | None) -> int:
+    """SIGKILL every process whose environment carries this supervisor session's marker
+    (state.json "marker": run_id:session); the count."""
+    if not marker_value:
         return 0
-    marker = f"YOLO_PIPELINE_RUN_ID={run_id}".encode()
+    marker = f"YOLO_PIPELINE_RUN_ID={marker_value}".encode()
     killed = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

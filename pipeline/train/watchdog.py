@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 NAN = "nan"
 EXPLOSION = "explosion"
-ON_NAN_CHOICES = ("restart", "stop")
+#: What the supervisor does on a non-finite loss: restart from the last healthy checkpoint
+#: with the learning rate halved and burn-in doubled (darknet; the default), restart
+#: unchanged, or stop.
+ON_NAN_CHOICES = ("lower-lr", "restart", "stop")
 
 
 @dataclass(slots=True)

@@ -111,7 +111,7 @@ def test_a_stall_is_killed_and_restarted(tmp_path, monkeypatch):
     monkeypatch.setattr(sup, "STARTUP_GRACE", 0.0)
     hang = ("import time; time.sleep(60)", [], Outcome(CRASHED, "never used"))
     ok = (EXIT0, [], Outcome(FINISHED, "done"))
-    s, backend, run = make(tmp_path, [hang, ok], stall_minutes=0.002)
+    s, backend, run = make(tmp_path, [hang, ok], stall_minutes=0.02)
     assert s.run_to_end(resuming=False) == 0
     assert "stall" in kinds(run) and run.read_state()["restarts"] == 1
 
@@ -160,3 +160,82 @@ def test_a_full_disk_for_our_own_files_does_not_stop_the_run(tmp_path, capsys):
     assert FullDiskRun.failures == 0
     assert run.read_state()["status"] == "finished"  # written once space came back
     assert not run.reserve.exists()  # given up at the first failure
+
+
+NAN_AT_7 = ("import sys; sys.exit(1)", [Note(VERDICT, "avg loss nan at iteration 7",
+                                             {"kind": "nan", "done": 7, "handled_by_worker": True})],
+            Outcome(CRASHED, "unused"))
+
+
+def test_the_same_nan_at_the_same_point_restarted_unchanged_stops_with_advice(tmp_path):
+    s, backend, run = make(tmp_path, [NAN_AT_7] * 3, max_restarts=5, on_nan="restart")
+    assert s.run_to_end(resuming=False) == 1
+    assert kinds(run).count("restart") == 1 and kinds(run)[-1] == "gave-up"
+    reason = run.read_state()["reason"]
+    assert "nan again at iteration 7" in reason and "will repeat" in reason and "lr0" in reason
+
+
+def test_a_remedy_changes_the_next_attempt_so_a_repeat_is_retried(tmp_path):
+    s, backend, run = make(tmp_path, [NAN_AT_7, NAN_AT_7, (EXIT0, [], Outcome(FINISHED, "done"))],
+                           max_restarts=5, on_nan="lower-lr")
+    backend.remedy = lambda outcome: "learning_rate 0.01 -> 0.005"
+    assert s.run_to_end(resuming=False) == 0
+    assert kinds(run).count("remedy") == 2 and kinds(run)[-1] == "finished"
+    restart = next(e for e in run.read_events() if e["kind"] == "restart")
+    assert "with learning_rate 0.01 -> 0.005" in restart["detail"]
+
+
+def test_the_restart_budget_refills_after_a_healthy_checkpoint(tmp_path):
+    from pipeline.train.base import CHECKPOINT
+
+    def crash_after(done):
+        return ("import sys; sys.exit(3)", [Note(CHECKPOINT, "c", {"path": "c", "done": done})],
+                Outcome(CRASHED, f"crash after {done}"))
+
+    script = [crash_after(i) for i in range(1, 5)] + [(EXIT0, [], Outcome(FINISHED, "done"))]
+    s, backend, run = make(tmp_path, script, max_restarts=1)
+    assert s.run_to_end(resuming=False) == 0  # 4 crashes, each after progress: never gave up
+    assert kinds(run).count("restart") == 4
+
+
+def test_a_binary_that_cannot_start_fails_without_restarts(tmp_path):
+    s, backend, run = make(tmp_path, [(EXIT0, [], Outcome(FINISHED, "x"))], max_restarts=3)
+    backend.launch = lambda attempt, healthy: Launch(["/nonexistent/darknet"], Path("."), {})
+    assert s.run_to_end(resuming=False) == 1
+    assert "restart" not in kinds(run) and "cannot start /nonexistent/darknet" in run.read_state()["reason"]
+
+
+def test_engine_done_ends_a_process_that_hangs_after_its_work(tmp_path):
+    from pipeline.train.base import ENGINE_DONE
+
+    hang = ("import time; time.sleep(60)", [Note(ENGINE_DONE, "toy_final.weights is complete")],
+            Outcome(FINISHED, "final written"))
+    s, backend, run = make(tmp_path, [hang])
+    seen = []
+    backend.outcome = lambda rc: seen.append(rc) or Outcome(FINISHED, "final written")
+    assert s.run_to_end(resuming=False) == 0
+    assert seen == [0] and "engine-done" in kinds(run)
+
+
+def test_map_evaluations_keep_the_last_and_the_best(tmp_path):
+    from pipeline.train.base import METRIC
+
+    notes = [Note(METRIC, data={"map": m, "done": d}) for m, d in ((0.2, 100), (0.5, 200), (0.5, 200),
+                                                                   (0.3, 300))]
+    s, backend, run = make(tmp_path, [(EXIT0, notes, Outcome(FINISHED, "done"))])
+    assert s.run_to_end(resuming=False) == 0
+    record = run.read_state()["map"]
+    assert record["last"] == {"map": 0.3, "done": 300} and record["best"] == {"map": 0.5, "done": 200}
+    assert [e["done"] for e in record["evaluations"]] == [100, 200, 300]
+
+
+def test_each_supervisor_session_marks_its_engine_with_its_own_marker(tmp_path):
+    out = tmp_path / "env.txt"
+    code = f"import os; open({str(out)!r}, 'a').write(os.environ['YOLO_PIPELINE_RUN_ID'] + '\\n')"
+    markers = []
+    for _ in range(2):  # e.g. a run and its copy: same run_id, never the same marker
+        s, backend, run = make(tmp_path, [(code, [], Outcome(FINISHED, "done"))])
+        assert s.run_to_end(resuming=False) == 0
+        markers.append(run.read_state()["marker"])
+    assert markers[0] != markers[1] and all(m.startswith("x:") for m in markers)
+    assert out.read_text().split() == markers
