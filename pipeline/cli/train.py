@@ -167,21 +167,69 @@ def _plan_text(plan: dict) -> str:
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--detach", is_flag=True, help="Return at once; the supervisor goes on in the background.")
+@click.option("--device", help="Ultralytics: train on this device from now on (cpu, 0, 0,1).")
+@click.option("--batch", type=click.IntRange(min=1), help="Ultralytics: a new batch size (after an OOM).")
+@click.option("--workers", type=click.IntRange(min=0), help="Ultralytics: data-loader workers.")
+@click.option("--gpus", help="darknet: a new -gpus list.")
+@click.option("--on-nan", type=click.Choice(ON_NAN_CHOICES))
+@click.option("--max-restarts", type=click.IntRange(min=0))
+@click.option("--explode-factor", type=float)
+@click.option("--stall-minutes", type=float)
+@click.option("--keep-weights", type=click.IntRange(min=0))
 @json_option
-def resume(run, detach, as_json):
+def resume(run, detach, as_json, **changes):
     """Continue a stopped, crashed or killed run from its last good checkpoint.
 
-    Same log folder, same metrics file, counts continuing. A finished run: says so, exit 0.
-    A run whose supervisor is still alive: exit 2.
+    Same log folder, same metrics file, counts continuing. The options given here (device,
+    batch, workers, watchdog) apply from now on and are recorded as an event. A finished run:
+    says so, exit 0. A run whose supervisor is still alive: exit 2, naming it.
+
+    RUN may also be a folder of runs: every run that was killed (a reboot, a lost machine) is
+    resumed in the background, one line each; the others are left alone. For a crontab:
+    `@reboot yolo-pipeline resume /data/runs`.
     """
     from pipeline.train import resume_training, run_status
+    from pipeline.train.runs import RunFolder
 
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not RunFolder(run).is_run() and run.is_dir():
+        _resume_folder(run, changes, as_json)
+        return
     before = run_status(run)
     if before["status"] == "finished":
         emit(before, as_json, f"{run}: already finished ({before['done']}/{before['total']} "
                               f"{before['unit']}s); nothing to resume")
         sys.exit(0)
-    _finish(lambda progress: resume_training(run, detach=detach, on_progress=progress), run, detach, as_json)
+    _finish(lambda progress: resume_training(run, detach=detach, on_progress=progress, changes=changes),
+            run, detach, as_json)
+
+
+def _resume_folder(folder: Path, changes: dict, as_json: bool) -> None:
+    """Resume, detached, every killed run under `folder`; one line per run."""
+    from pipeline.errors import PipelineError
+    from pipeline.train import resume_training, run_status
+    from pipeline.train.runs import RunFolder
+
+    runs = sorted(p for p in folder.iterdir() if RunFolder(p).is_run())
+    if not runs:
+        from pipeline.errors import UserError
+
+        raise UserError(f"{folder}: no training run here (no run.json in it or its sub-folders)")
+    rows = []
+    for path in runs:
+        status = run_status(path)["status"]
+        row = {"run": str(path), "was": status, "resumed": False}
+        if status == "killed":
+            try:
+                resume_training(path, detach=True, changes=changes)
+                row["resumed"] = True
+            except PipelineError as exc:
+                row["error"] = str(exc)
+        rows.append(row)
+    lines = [f"{r['run']}: {r['was']}, " + ("resumed in the background" if r["resumed"] else
+                                            r.get("error") or "left alone") for r in rows]
+    emit({"runs": rows}, as_json, "\n".join(lines))
+    sys.exit(1 if any("error" in r for r in rows) else 0)
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -192,10 +240,24 @@ def stop(run, timeout):
 
     The run can then be continued with `yolo-pipeline resume RUN`.
     """
-    from pipeline.train import stop_run
+    from pipeline.train import run_status, stop_run
 
+    before = run_status(run)
+    if before["status"] == "running":
+        click.echo(f"{run}: stopping; {_stop_loss(before)}", err=True)
     status = stop_run(run, timeout)
-    click.echo(f"{run}: {status}")
+    click.echo(f"{run}: {status}" + (f"; continue with: yolo-pipeline resume {run}"
+                                     if status == "stopped" else ""))
+
+
+def _stop_loss(st: dict) -> str:
+    """What a stop now throws away, from the run's status."""
+    unit, done, kept = st["unit"] or "unit", st["done"], st.get("checkpoint_done")
+    if kept is None:
+        return f"no checkpoint yet: a resume starts over ({done} {unit}s done are lost)"
+    if unit == "epoch":
+        return f"the epoch in progress ({done + 1}) is lost; the checkpoint of epoch {kept} is kept"
+    return f"{unit}s {kept + 1}..{done} are lost; the checkpoint of {unit} {kept} is kept"
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)

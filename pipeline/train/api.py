@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,9 +19,11 @@ from pipeline.train.base import Backend
 from pipeline.train.options import TrainOptions, check_options
 from pipeline.train.provenance import provenance
 from pipeline.train.runs import (
+    RunBusy,
     RunFolder,
     effective_status,
     ensure_new_run_folder,
+    lock_holder,
     supervisor_alive,
 )
 from pipeline.train.supervisor import EXIT_FINISHED, Supervisor
@@ -69,26 +72,57 @@ def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] 
     return Supervisor(run, opts, backend, on_progress).run_to_end(resuming=False)
 
 
+#: Options a resume may change: they do not change what the model learns (device, data
+#: loading, memory per step, supervision), so the run stays the same run.
+RESUME_CHANGES = ("device", "batch", "workers", "gpus", "on_nan", "max_restarts", "explode_factor",
+                  "stall_minutes", "keep_weights")
+
+
 def resume_training(run_dir: str | Path, *, detach: bool = False,
-                    on_progress: Callable[[dict], None] | None = None) -> int:
+                    on_progress: Callable[[dict], None] | None = None,
+                    changes: dict | None = None) -> int:
     """Continue a run from its last good checkpoint; 0 at once when it already finished.
 
-    A run whose supervisor still runs is a UserError (it names the pid).
+    `changes` (keys of RESUME_CHANGES) are checked, written into run.json's options and
+    recorded as an `options-changed` event. A run whose supervisor still runs is a UserError
+    (it names the pid).
     """
     run = RunFolder(Path(run_dir).resolve())
     info = run.read_run()
     state = run.read_state()
-    status = effective_status(state, run.read_events())
-    if status == "running":
-        raise UserError(f"{run.root} is running (supervisor pid {state.get('pid')})",
-                        f"stop it first with `yolo-pipeline stop {run.root}`")
+    status = effective_status(state, run.read_events(), run.root)
+    holder = lock_holder(run.root)
+    if status == "running" or holder is not None:
+        pid, host = (holder or state).get("pid"), (holder or state).get("host") or "this host"
+        raise RunBusy(f"{run.root} is running (supervisor pid {pid} on {host})",
+                      f"stop it first with `yolo-pipeline stop {run.root}`")
     if status == "finished":
         return EXIT_FINISHED
+    if changes:
+        _apply_changes(run, info, changes)
     state["previous"] = status
     run.write_state(state)
     if detach:
         return _spawn_detached(run, resuming=True)
     return supervise(run.root, resuming=True, on_progress=on_progress, info=info)
+
+
+def _apply_changes(run: RunFolder, info: dict, changes: dict) -> None:
+    """Check a resume's option changes, keep them in run.json and say them as an event."""
+    unknown = set(changes) - set(RESUME_CHANGES)
+    if unknown:
+        raise UserError(f"a resume cannot change {', '.join(sorted(unknown))}")
+    old = TrainOptions.from_dict(info["options"])
+    if old.backend == "darknet" and "batch" in changes:
+        raise UserError("--batch: darknet takes batch from the run's cfg", "start a new run to change it")
+    new = TrainOptions.from_dict({**info["options"], **changes})
+    check_options(new)
+    said = [f"{k} {getattr(old, k)} -> {v}" for k, v in changes.items() if getattr(old, k) != v]
+    if not said:
+        return
+    info["options"] = new.as_dict()
+    atomic_write(run.run_json, json.dumps(info, indent=2) + "\n")
+    run.add_event("options-changed", "resume with " + ", ".join(said))
 
 
 def supervise(root: Path, *, resuming: bool, on_progress: Callable[[dict], None] | None = None,
@@ -99,6 +133,9 @@ def supervise(root: Path, *, resuming: bool, on_progress: Callable[[dict], None]
         info = info or run.read_run()
         opts = TrainOptions.from_dict(info["options"])
         return Supervisor(run, opts, make_backend(run, opts), on_progress).run_to_end(resuming=resuming)
+    except RunBusy as exc:  # another supervisor owns the run: leave its state alone
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     except PipelineError as exc:
         run.add_event("failed", str(exc))
         state = run.read_state()
@@ -132,15 +169,18 @@ def stop_run(run_dir: str | Path, timeout: float | None = None) -> str:
     run = RunFolder(Path(run_dir).resolve())
     run.read_run()
     state = run.read_state()
-    if not supervisor_alive(state):
-        return effective_status(state, run.read_events())
+    if not supervisor_alive(state, run.root):
+        return effective_status(state, run.read_events(), run.root)
+    if state.get("host") and state["host"] != socket.gethostname():
+        raise UserError(f"{run.root} runs on host {state['host']} (supervisor pid {state.get('pid')})",
+                        f"stop it there: ssh {state['host']} yolo-pipeline stop {run.root}")
     os.kill(state["pid"], signal.SIGTERM)
     deadline = None if timeout is None else time.time() + timeout
-    while supervisor_alive(state):
+    while supervisor_alive(state, run.root):
         if deadline is not None and time.time() > deadline:
             raise UserError(f"{run.root}: still stopping after {timeout:.0f} s (pid {state['pid']})")
         time.sleep(0.2)
-    return effective_status(run.read_state(), run.read_events())
+    return effective_status(run.read_state(), run.read_events(), run.root)
 
 
 def run_status(run_dir: str | Path) -> dict:
@@ -149,7 +189,7 @@ def run_status(run_dir: str | Path) -> dict:
     info = run.read_run()
     state = run.read_state()
     events = run.read_events()
-    status = effective_status(state, events)
+    status = effective_status(state, events, run.root)
     running = status == "running"
     if status != state.get("status") and events and status != "killed":
         state["reason"] = events[-1].get("detail")

@@ -12,8 +12,10 @@ Nothing of ours lives inside the engine's folder (Ultralytics may delete its sav
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +123,73 @@ class RunFolder:
         return out
 
 
+class RunBusy(UserError):
+    """Another supervisor owns the run (it holds the run's lock)."""
+
+
+class RunLock:
+    """An exclusive lock on RUN/.lock, held for a supervisor's whole life: one owner per run.
+
+    The lock is the kernel's (flock; NFS passes it to its lock manager), so it is free the
+    moment its holder dies, whatever host it ran on; the file names the holder (pid, host).
+    Example: `with RunLock(run): ...` raises RunBusy while another supervisor runs it.
+    """
+
+    def __init__(self, run: RunFolder) -> None:
+        self.path = run.root / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise RunBusy naming the holder."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunBusy(f"{self.path.parent} is owned by supervisor pid {holder.get('pid', '?')} on "
+                          f"{holder.get('host', '?')} (since {holder.get('since', '?')})",
+                          f"stop it with `yolo-pipeline stop {self.path.parent}` or wait for it") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def lock_holder(root: Path) -> dict | None:
+    """Who holds the run's lock ({pid, host, since}), or None when it is free."""
+    try:
+        fd = os.open(root / ".lock", os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd) or {"pid": None}
+    finally:
+        os.close(fd)
+    return None
+
+
 def process_start_time(pid: int) -> int | None:
     """The start time of `pid` in clock ticks since boot (from /proc), or None if gone.
 
@@ -145,8 +214,12 @@ def alive(pid: int | None, start_time: int | None) -> bool:
     return now is not None and (start_time is None or now == start_time)
 
 
-def supervisor_alive(state: dict) -> bool:
-    """True when the supervisor recorded in `state` still runs."""
+def supervisor_alive(state: dict, root: Path | None = None) -> bool:
+    """True when the supervisor recorded in `state` still runs. A supervisor on another host
+    (a shared filesystem) cannot be seen in /proc: there, its lock on the run says it."""
+    host = state.get("host")
+    if host and host != socket.gethostname():
+        return root is not None and lock_holder(root) is not None
     return alive(state.get("pid"), state.get("pid_start"))
 
 
@@ -154,12 +227,12 @@ def supervisor_alive(state: dict) -> bool:
 _ENDING_EVENTS = {"finished": "finished", "gave-up": "failed", "failed": "failed", "stopped": "stopped"}
 
 
-def effective_status(state: dict, events: list[dict] | None = None) -> str:
+def effective_status(state: dict, events: list[dict] | None = None, root: Path | None = None) -> str:
     """The status to report. A 'running' run whose supervisor is gone was killed, unless
     its last event says how it ended (on a full disk, events.jsonl may be written when the
     final state.json could not)."""
     status = state.get("status", "killed")
-    if status == "running" and not supervisor_alive(state):
+    if status == "running" and not supervisor_alive(state, root):
         last = events[-1]["kind"] if events else None
         return _ENDING_EVENTS.get(last, "killed")
     return status

@@ -14,6 +14,7 @@ import ctypes
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from pipeline.train.base import (
 )
 from pipeline.train.eta import epoch_eta, iteration_eta
 from pipeline.train.options import TrainOptions
-from pipeline.train.runs import RunFolder, process_start_time
+from pipeline.train.runs import RunFolder, RunLock, process_start_time
 from pipeline.train.watchdog import NAN
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
@@ -64,6 +65,7 @@ class Supervisor:
         self.run, self.opts, self.backend = run, opts, backend
         self.on_progress = on_progress or (lambda state: None)
         self.stop_asked = False
+        self.hard_stop = False
         self.state = run.read_state()
         self.iteration_times: list[float] = []
         self.epochs: list[dict] = list(self.state.get("epoch_times") or [])
@@ -123,19 +125,36 @@ class Supervisor:
 
     # -- signals --------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
+        """SIGTERM (`stop`), SIGHUP (the SSH session closed) and a first Ctrl-C stop at the next
+        safe point; a second Ctrl-C kills the engine now. The run stays resumable either way."""
+        if signum == signal.SIGINT and self.stop_asked:
+            self.hard_stop = True
+            print("\nkilling the engine now; the run stays resumable: "
+                  f"yolo-pipeline resume {self.run.root}", file=sys.stderr, flush=True)
+            return
+        if signum == signal.SIGINT:
+            print(f"\nstopping at the next safe point (Ctrl-C again to kill now); resume with: "
+                  f"yolo-pipeline resume {self.run.root}", file=sys.stderr, flush=True)
         self.stop_asked = True
 
     # -- the run --------------------------------------------------------------------------
     def run_to_end(self, resuming: bool) -> int:
-        """Supervise attempts until the run finishes, fails or is stopped; the exit code."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        """Supervise attempts until the run finishes, fails or is stopped; the exit code.
+
+        The run's lock is held throughout (RunBusy, exit 2, when another supervisor owns it).
+        """
+        with RunLock(self.run):
+            return self._run(resuming)
+
+    def _run(self, resuming: bool) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
         self._reserve()
         info = self.run.read_run()
         # this supervisor session's marker: a copied run (same run_id) never kills the original's workers
         marker = f"{info.get('run_id')}:{uuid.uuid4().hex[:12]}"
         self.state.update(backend=self.backend.name, unit=self.backend.unit, run_id=info.get("run_id"),
-                          marker=marker,
+                          marker=marker, host=socket.gethostname(),
                           total=self.state.get("total") or info.get("total"), pid=os.getpid(),
                           pid_start=process_start_time(os.getpid()), worker_pid=None)
         self.state.setdefault("done", 0)
@@ -271,9 +290,11 @@ class Supervisor:
                     engine_done = True
                     self._event("engine-done", f"{note.detail}; ending the engine process")
                     kill_group(proc)
-                if note.kind in (PROGRESS, TIMING, HEARTBEAT):
+                if note.kind in (PROGRESS, TIMING, HEARTBEAT, CHECKPOINT):
                     last_progress = time.time()
-                    seen_progress = True
+                    # start-up (model build, label scan, cache=) keeps its grace until training
+                    # reports progress: its heartbeats alone do not end it
+                    seen_progress = seen_progress or note.kind != HEARTBEAT
                 self._apply(note)
                 if note.kind == VERDICT and verdict is None:
                     verdict = Outcome(note.data["kind"], note.detail + (
@@ -298,7 +319,7 @@ class Supervisor:
                 self._event("stop-requested",
                             "stopping at the next safe point" + (f"; {loss}" if loss else ""))
                 stop_deadline = time.time() + self.backend.request_stop(proc.pid)
-            if stop_deadline is not None and time.time() > stop_deadline:
+            if stop_deadline is not None and (time.time() > stop_deadline or self.hard_stop):
                 kill_group(proc)
             limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)
             if verdict is None and stop_deadline is None and time.time() - last_progress > limit:

@@ -75,6 +75,7 @@ class UltralyticsBackend:
         self.ended = self.crash = None
         self.verdict = None
         self.training = False  # the engine reached on_train_start
+        self.log, self.log_size = self.run.attempt_log(attempt), 0
         argv = [sys.executable, "-m", "pipeline.ultralytics.worker", str(self.run.root), str(attempt)]
         if healthy_only:
             argv.append("--healthy-only")
@@ -93,7 +94,17 @@ class UltralyticsBackend:
             except ValueError:
                 continue
             notes += self._note(msg)
-        return notes
+        return notes + self._console_heartbeat()
+
+    def _console_heartbeat(self) -> list[Note]:
+        """The engine's console grew (the label scan, `cache=` and validation print progress
+        there before any callback runs): alive, though not yet training."""
+        try:
+            size = self.log.stat().st_size
+        except OSError:
+            return []
+        grew, self.log_size = size > self.log_size, size
+        return [Note(HEARTBEAT)] if grew else []
 
     def _note(self, msg: dict) -> list[Note]:
         kind = msg.get("kind")

@@ -295,7 +295,7 @@ def main(argv: list[str]) -> int:
         dropped = trim_results(save_dir / "results.csv", done)
         reporter.emit("resume", path=str(path), completed=done, dropped_rows=dropped, detail=why)
         model = YOLO(str(path))
-        kwargs = {**common, "resume": str(path)}
+        kwargs = {**common, "resume": str(path), "batch": opts["batch"]}  # resume may change batch
     else:
         reporter.emit("fresh", detail=why)
         model = YOLO(info["model"])

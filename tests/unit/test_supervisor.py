@@ -239,3 +239,24 @@ def test_each_supervisor_session_marks_its_engine_with_its_own_marker(tmp_path):
         markers.append(run.read_state()["marker"])
     assert markers[0] != markers[1] and all(m.startswith("x:") for m in markers)
     assert out.read_text().split() == markers
+
+
+def test_start_up_heartbeats_keep_the_grace_until_training_reports(tmp_path, monkeypatch):
+    """A label scan that prints (a heartbeat) but has not trained yet is not a stall."""
+    import time
+
+    from pipeline.train.base import HEARTBEAT
+
+    monkeypatch.setattr(sup, "STARTUP_GRACE", 3.0)
+    s, backend, run = make(tmp_path, [("import time; time.sleep(1.5)", [], Outcome(FINISHED, "done"))],
+                           stall_minutes=0.005)  # 0.3 s
+    started = time.time()
+
+    def poll(final=False):  # heartbeats for 0.2 s, silence, then training progress at 1.2 s
+        elapsed = time.time() - started
+        if final or 0.2 <= elapsed <= 1.2:
+            return []
+        return [Note(HEARTBEAT)] if elapsed < 0.2 else [Note(PROGRESS, data={"done": 1, "total": 10})]
+    backend.poll = poll
+    assert s.run_to_end(resuming=False) == 0
+    assert "stall" not in kinds(run)
