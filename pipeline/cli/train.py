@@ -95,14 +95,18 @@ def _hms(seconds: float) -> str:
               help="A loss above this many times its running minimum is an explosion.")
 @click.option("--stall-minutes", type=float, default=30.0, show_default=True,
               help="No progress for this long is a stall (the engine is restarted).")
+@click.option("--notify", metavar="CMD",
+              help="Run CMD (shell) when the run finishes, fails, gives up, stops or restarts; "
+                   "YOLO_PIPELINE_RUN/STATUS/REASON/EVENT in its environment.")
+@click.option("--sample-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Resource samples (CPU, memory, GPU, I/O) into RUN/resources.jsonl this often.")
 @click.option("--detach", is_flag=True, help="Return at once; the supervisor goes on in the background.")
 @click.option("--dry-run", is_flag=True, help="Print the engine command, the work and a time estimate "
                                                "from a short probe; train nothing.")
 @json_option
 def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, device, workers, seed,
           darknet_bin, fork, weights, map_each, keep_weights, gpus, on_nan, max_restarts, explode_factor,
-          stall_minutes, detach, dry_run,
-          as_json):
+          stall_minutes, notify, sample_seconds, detach, dry_run, as_json):
     """Train from the folder `configs` wrote, supervised: NaN, crash and stall are caught,
     checkpoints kept, and the run can be resumed.
 
@@ -122,7 +126,7 @@ def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, 
                         extra=parse_engine_args(engine_args), darknet=darknet_bin, fork=fork,
                         weights=weights, map_each=map_each, keep_weights=keep_weights, gpus=gpus,
                         on_nan=on_nan, max_restarts=max_restarts, explode_factor=explode_factor,
-                        stall_minutes=stall_minutes)
+                        stall_minutes=stall_minutes, notify=notify, sample_seconds=sample_seconds)
     if dry_run:
         from pipeline.train.dry_run import dry_run as plan
 
@@ -171,6 +175,11 @@ def _plan_text(plan: dict) -> str:
 @click.option("--batch", type=click.IntRange(min=1), help="Ultralytics: a new batch size (after an OOM).")
 @click.option("--workers", type=click.IntRange(min=0), help="Ultralytics: data-loader workers.")
 @click.option("--gpus", help="darknet: a new -gpus list.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Ultralytics: train to this many epochs in all (a finished run continues).")
+@click.option("--max-batches", type=click.IntRange(min=1),
+              help="darknet: train to this many iterations in all (steps recomputed; a finished run "
+                   "continues).")
 @click.option("--on-nan", type=click.Choice(ON_NAN_CHOICES))
 @click.option("--max-restarts", type=click.IntRange(min=0))
 @click.option("--explode-factor", type=float)
@@ -196,9 +205,11 @@ def resume(run, detach, as_json, **changes):
         _resume_folder(run, changes, as_json)
         return
     before = run_status(run)
-    if before["status"] == "finished":
+    if before["status"] == "finished" and not (changes.get("epochs") or changes.get("max_batches")):
+        more = "--max-batches N" if before["unit"] == "iteration" else "--epochs N"
         emit(before, as_json, f"{run}: already finished ({before['done']}/{before['total']} "
-                              f"{before['unit']}s); nothing to resume")
+                              f"{before['unit']}s); nothing to resume (to train longer: "
+                              f"yolo-pipeline resume {run} {more})")
         sys.exit(0)
     _finish(lambda progress: resume_training(run, detach=detach, on_progress=progress, changes=changes),
             run, detach, as_json)

@@ -75,7 +75,7 @@ def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] 
 #: Options a resume may change: they do not change what the model learns (device, data
 #: loading, memory per step, supervision), so the run stays the same run.
 RESUME_CHANGES = ("device", "batch", "workers", "gpus", "on_nan", "max_restarts", "explode_factor",
-                  "stall_minutes", "keep_weights")
+                  "stall_minutes", "keep_weights", "epochs", "max_batches")
 
 
 def resume_training(run_dir: str | Path, *, detach: bool = False,
@@ -96,10 +96,12 @@ def resume_training(run_dir: str | Path, *, detach: bool = False,
         pid, host = (holder or state).get("pid"), (holder or state).get("host") or "this host"
         raise RunBusy(f"{run.root} is running (supervisor pid {pid} on {host})",
                       f"stop it first with `yolo-pipeline stop {run.root}`")
-    if status == "finished":
-        return EXIT_FINISHED
     if changes:
         _apply_changes(run, info, changes)
+        state = run.read_state()
+        status = effective_status(state, run.read_events(), run.root)
+    if status == "finished":
+        return EXIT_FINISHED
     state["previous"] = status
     run.write_state(state)
     if detach:
@@ -112,17 +114,58 @@ def _apply_changes(run: RunFolder, info: dict, changes: dict) -> None:
     unknown = set(changes) - set(RESUME_CHANGES)
     if unknown:
         raise UserError(f"a resume cannot change {', '.join(sorted(unknown))}")
+    changes = dict(changes)
     old = TrainOptions.from_dict(info["options"])
-    if old.backend == "darknet" and "batch" in changes:
-        raise UserError("--batch: darknet takes batch from the run's cfg", "start a new run to change it")
+    darknet = old.backend == "darknet"
+    for key, engine in (("batch", "ultralytics"), ("epochs", "ultralytics"), ("max_batches", "darknet")):
+        if key in changes and old.backend != engine:
+            hint = {"batch": "darknet takes batch from the run's cfg: start a new run to change it",
+                    "epochs": "darknet counts iterations: use --max-batches",
+                    "max_batches": "Ultralytics counts epochs: use --epochs"}[key]
+            raise UserError(f"--{key.replace('_', '-')} does not apply to a {old.backend} run", hint)
+    said = []
+    if (more := changes.pop("epochs", None) or changes.pop("max_batches", None)) is not None:
+        said += _extend(run, info, more, darknet)
     new = TrainOptions.from_dict({**info["options"], **changes})
     check_options(new)
-    said = [f"{k} {getattr(old, k)} -> {v}" for k, v in changes.items() if getattr(old, k) != v]
+    said += [f"{k} {getattr(old, k)} -> {v}" for k, v in changes.items() if getattr(old, k) != v]
     if not said:
         return
     info["options"] = new.as_dict()
     atomic_write(run.run_json, json.dumps(info, indent=2) + "\n")
     run.add_event("options-changed", "resume with " + ", ".join(said))
+
+
+def _extend(run: RunFolder, info: dict, total: int, darknet: bool) -> list[str]:
+    """A longer run: more epochs (Ultralytics) or iterations (darknet: max_batches and steps
+    in the run's cfg copy); never fewer than are done. What changed, in words."""
+    state = run.read_state()
+    done, unit, before = state.get("done", 0), state.get("unit") or "epoch", info.get("total")
+    if total <= done:
+        raise UserError(f"{total} {unit}s: the run has done {done} already", f"give more than {done}")
+    if total == before:
+        return []
+    said = [f"{'max_batches' if darknet else 'epochs'} {before} -> {total}"]
+    if darknet:
+        from pipeline.darknet.cfg import read_cfg, write_cfg
+        from pipeline.darknet.values import steps_for
+
+        cfg_path = run.root / info["darknet_files"]["cfg"]
+        cfg = read_cfg(cfg_path)
+        cfg.net.set("max_batches", str(total))
+        if cfg.net.get("policy", "steps") == "steps":
+            steps = ",".join(map(str, steps_for(total)))
+            cfg.net.set("steps", steps)
+            said.append(f"steps -> {steps}")
+        write_cfg(cfg, cfg_path)
+    else:
+        info["options"]["epochs"] = total
+    info["total"] = total
+    state["total"] = total
+    if state.get("status") == "finished":
+        state["status"], state["reason"] = "stopped", f"continued to {total} {unit}s"
+    run.write_state(state)
+    return said
 
 
 def supervise(root: Path, *, resuming: bool, on_progress: Callable[[dict], None] | None = None,
@@ -210,6 +253,8 @@ def run_status(run_dir: str | Path) -> dict:
         "loss": state.get("loss"),
         "metrics": state.get("metrics"),
         "map": _map_summary(state.get("map")),
+        "resources": state.get("resources"),
+        "host": state.get("host"),
         "reason": state.get("reason"),
         "updated": state.get("updated"),
         "events": [{"kind": e.get("kind"), "at": e.get("at"), "detail": e.get("detail", "")}

@@ -56,6 +56,10 @@ class TrainOptions:
     max_restarts: int = 2
     explode_factor: float = 10.0
     stall_minutes: float = 30.0
+    #: Seconds between resource samples (RUN/resources.jsonl).
+    sample_seconds: float = 10.0
+    #: A shell command run on finished, failed, gave-up and restart (never fatal).
+    notify: str | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready form (paths as strings)."""
@@ -84,6 +88,8 @@ def check_options(opts: TrainOptions) -> None:
             raise UserError(f"{key} {value}: must be at least {low}")
     if opts.explode_factor <= 1:
         raise UserError(f"--explode-factor {opts.explode_factor}: must be above 1")
+    if opts.sample_seconds <= 0:
+        raise UserError(f"--sample-seconds {opts.sample_seconds}: must be positive")
     if opts.stall_minutes <= 0:
         raise UserError(f"--stall-minutes {opts.stall_minutes}: must be positive")
     if not opts.cfgdir.is_dir():

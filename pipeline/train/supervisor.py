@@ -38,7 +38,9 @@ from pipeline.train.base import (
     Outcome,
 )
 from pipeline.train.eta import epoch_eta, iteration_eta
+from pipeline.train.notify import notify
 from pipeline.train.options import TrainOptions
+from pipeline.train.resources import ResourceMonitor, run_gpus
 from pipeline.train.runs import RunFolder, RunLock, process_start_time
 from pipeline.train.watchdog import NAN
 
@@ -74,12 +76,18 @@ class Supervisor:
         self.checkpoints_since_restart = 0
         self.last_failure: tuple[str, int | None] | None = None
         self.changed_since_failure = False
+        self.monitor = ResourceMonitor(
+            run.root, opts.sample_seconds, run_gpus(opts.backend, opts.device, opts.gpus),
+            backend=opts.backend, workers=opts.workers if opts.backend == "ultralytics" else None,
+            cache=opts.extra.get("cache"), raised=self.state.get("bottlenecks") or ())
 
     # -- state ----------------------------------------------------------------------------
     def _save(self, force: bool = False) -> None:
         now = time.time()
         if force or now - self.last_write >= 1.0:
             self.state["updated"] = round(now, 3)
+            if (latest := self.monitor.latest()) is not None:
+                self.state["resources"] = latest
             self._guard(self.run.write_state, self.state)
             self.last_write = now
 
@@ -122,6 +130,16 @@ class Supervisor:
         self.state["status"] = status
         self.state["reason"] = reason
         self._save(force=True)
+        if status != "running":
+            self._notify(status, reason)
+
+    def _notify(self, status: str, reason: str) -> None:
+        """Run --notify CMD (finished, failed, gave-up, stopped, restart); a failure is an event."""
+        if not self.opts.notify:
+            return
+        kind = self.state["events"][-1]["kind"] if self.state.get("events") else status
+        if failure := notify(self.opts.notify, self.run.root, status, reason, kind):
+            self._event("notify-failed", failure)
 
     # -- signals --------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -144,7 +162,13 @@ class Supervisor:
         The run's lock is held throughout (RunBusy, exit 2, when another supervisor owns it).
         """
         with RunLock(self.run):
-            return self._run(resuming)
+            try:
+                return self._run(resuming)
+            finally:
+                self.monitor.stop()
+                if self.monitor.write_errors:
+                    self._event("resources",
+                                f"{self.monitor.write_errors} resource samples could not be written")
 
     def _run(self, resuming: bool) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -216,6 +240,7 @@ class Supervisor:
             changed = self._remedy(outcome)
             self._event("restart", f"restart {restarts_here}/{self.opts.max_restarts} from {where} "
                                    f"after {outcome.kind}" + (f", with {changed}" if changed else ""))
+            self._notify("restarting", self.state["events"][-1]["detail"])
             if self._sleep(min(2.0 ** restarts_here, 30.0)):
                 self._event("stopped", "stop requested while waiting to restart")
                 self._set_status("stopped", "stop requested")
@@ -276,6 +301,7 @@ class Supervisor:
             return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}"
                            + (f" ({exc.filename})" if exc.filename else ""))
         self.state["worker_pid"] = proc.pid
+        self.monitor.retarget(proc.pid)
         self._event("attempt", f"attempt {attempt}: " + " ".join(launch.argv)
                     + (f"; resumes from {launch.resumed_from}" if launch.resumed_from else ""),
                     attempt=attempt)
@@ -325,6 +351,9 @@ class Supervisor:
             if verdict is None and stop_deadline is None and time.time() - last_progress > limit:
                 verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
                 kill_group(proc)
+            for finding in self.monitor.take_findings():
+                self.state.setdefault("bottlenecks", []).append(finding.kind)
+                self._event("bottleneck", finding.message, finding=finding.kind)
             self._save()
             with contextlib.suppress(subprocess.TimeoutExpired):  # returns at once when it exits
                 proc.wait(timeout=self.backend.poll_seconds)

@@ -226,8 +226,13 @@ def trim_results(csv: Path, completed_epochs: int) -> int:
     return dropped
 
 
-def choose_checkpoint(weights: Path, good: Path, healthy_only: bool) -> tuple[str, Path | None, int, str]:
-    """("finished"|"resume"|"fresh", path, completed epochs, why), judged by loading each file."""
+def choose_checkpoint(weights: Path, good: Path, healthy_only: bool,
+                      epochs: int | None = None) -> tuple[str, Path | None, int, str]:
+    """("finished"|"resume"|"fresh", path, completed epochs, why), judged by loading each file.
+
+    `epochs` is the run's target now (a resume may have raised it): a run that finished its old
+    target continues from our own unstripped copy (last_good.pt keeps the optimizer).
+    """
     import torch
 
     candidates = [good] if healthy_only else [weights / "last.pt", good]
@@ -244,7 +249,10 @@ def choose_checkpoint(weights: Path, good: Path, healthy_only: bool) -> tuple[st
         epoch = ckpt.get("epoch", -1) if isinstance(ckpt, dict) else -1
         total = int((ckpt.get("train_args") or {}).get("epochs", 0)) if isinstance(ckpt, dict) else 0
         if path.name == "last.pt" and epoch == -1:
-            return "finished", path, total, f"{path} is the final checkpoint (training completed)"
+            if not epochs or epochs <= total:
+                return "finished", path, total, f"{path} is the final checkpoint (training completed)"
+            notes.append(f"{path.name} is final (training to {total} epochs completed)")
+            continue
         if epoch >= 0 and ckpt.get("optimizer") is not None:
             usable.append((epoch, path, total))
         else:
@@ -252,9 +260,26 @@ def choose_checkpoint(weights: Path, good: Path, healthy_only: bool) -> tuple[st
     if not usable:
         return "fresh", None, 0, "; ".join(notes) or "no checkpoint yet"
     epoch, path, total = max(usable)
-    if total and epoch + 1 >= total:
-        return "finished", path, epoch + 1, f"{path} holds the last of {total} epochs"
+    target = epochs or total
+    if target and epoch + 1 >= target:
+        return "finished", path, epoch + 1, f"{path} holds the last of {target} epochs"
     return "resume", path, epoch + 1, "; ".join(notes)
+
+
+def with_epochs(path: Path, epochs: int, out: Path) -> Path:
+    """`path` itself, or a copy at `out` whose training arguments say `epochs` (Ultralytics' resume
+    takes the epoch count from the checkpoint and refuses to change it)."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    args = ckpt.get("train_args") or {}
+    if int(args.get("epochs", 0)) == epochs:
+        return path
+    ckpt["train_args"] = {**args, "epochs": epochs}
+    tmp = out.with_name(f".{out.name}.tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(out)
+    return out
 
 
 def _watch_parent(parent: int) -> None:
@@ -285,7 +310,7 @@ def main(argv: list[str]) -> int:
     save_dir = run.engine_dir("ultralytics")
     data = str(Path(opts["cfgdir"]) / "data.yaml")
     decision, path, done, why = choose_checkpoint(save_dir / "weights", run.checkpoints / "last_good.pt",
-                                                  healthy_only)
+                                                  healthy_only, opts["epochs"])
     if decision == "finished":
         reporter.emit("finished_already", detail=why, epochs=done)
         return 0
@@ -294,6 +319,7 @@ def main(argv: list[str]) -> int:
     if decision == "resume":
         dropped = trim_results(save_dir / "results.csv", done)
         reporter.emit("resume", path=str(path), completed=done, dropped_rows=dropped, detail=why)
+        path = with_epochs(path, opts["epochs"], run.checkpoints / "continue.pt")
         model = YOLO(str(path))
         kwargs = {**common, "resume": str(path), "batch": opts["batch"]}  # resume may change batch
     else:

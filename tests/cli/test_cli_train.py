@@ -100,4 +100,4 @@ def test_resume_and_stop_on_a_finished_run(tmp_path):
 
 def test_resume_of_a_folder_that_is_no_run(tmp_path):
     result = invoke("resume", tmp_path)
-    assert result.exit_code == 2 and "not a training run" in result.output
+    assert result.exit_code == 2 and "no training run here" in result.output
