@@ -130,7 +130,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
 
 def _register() -> None:
     """Add every command family's commands to `cli`: one module per family, each listed here."""
-    from pipeline.cli import bench, configs, convert, report, run, subset, synth, train, watch
+    from pipeline.cli import bench, configs, convert, evaluate, report, run, subset, synth, train, watch
 
     families = (
         (convert.convert,),  # convert imagenet|coco|voc
@@ -138,6 +138,7 @@ def _register() -> None:
         (subset.subset, subset.check, subset.stats),
         (configs.configs, configs.check_cfg, configs.partial),
         (report.summarize,),
+        (evaluate.evaluate,),  # evaluate: per-class AP of a trained run
         (train.train, train.resume, train.stop, train.status, train.estimate),
         (run.run,),
         (bench.bench,),  # bench train

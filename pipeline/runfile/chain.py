@@ -17,11 +17,11 @@ import msgspec
 
 from pipeline.runfile.context import Context
 from pipeline.runfile.load import Loaded
-from pipeline.runfile.stages import DATA_STAGES, Stage
+from pipeline.runfile.stages import DATA_STAGES, EVALUATE_STAGES, Stage
 from pipeline.runfile.state import StageRecord, digest_value, file_digest, now, read_state, write_state
 from pipeline.runfile.training import TRAIN_STAGES
 
-STAGES: dict[str, Stage] = {s.name: s for s in DATA_STAGES + TRAIN_STAGES}
+STAGES: dict[str, Stage] = {s.name: s for s in DATA_STAGES + TRAIN_STAGES + EVALUATE_STAGES}
 ORDER = tuple(STAGES)
 
 

@@ -124,6 +124,14 @@ class Summarize(_Section):
     out: str | None = None
 
 
+class Evaluate(_Section):
+    """`evaluate`: the per-class evaluation of the trained weights (`evaluate`)."""
+
+    split: Literal["val", "test"] = "val"
+    weights: Literal["best", "last"] = "best"
+    out: str | None = None
+
+
 class RunFile(_Section):
     """A whole pipeline file."""
 
@@ -133,10 +141,12 @@ class RunFile(_Section):
     configs: Configs = msgspec.field(default_factory=Configs)
     train: Train = msgspec.field(default_factory=Train)
     summarize: Summarize = msgspec.field(default_factory=Summarize)
+    evaluate: Evaluate = msgspec.field(default_factory=Evaluate)
 
 
 #: Keys holding paths. `files.json` / `files.images` are inside each entry of source.files.
 PATH_KEYS = ("work", "source.path", "source.labels_root", "source.classes_file", "source.dataset",
-             "source.files.json", "source.files.images", "summarize.out", "train.weights")
+             "source.files.json", "source.files.images", "summarize.out", "train.weights",
+             "evaluate.out")
 #: Keys that are a path when they hold a '/', else a name looked up by the stage.
 NAME_OR_PATH_KEYS = ("configs.template", "train.model", "train.darknet")

@@ -1,4 +1,4 @@
-"""The data stages of a run: convert, subset, configs, check-cfg.
+"""The data stages of a run: convert, subset, configs, check-cfg; and evaluate, after the training.
 
 Each is a `Stage`: its options (what the record compares), the digests of its inputs,
 the tool version, and `run`, which makes the same library call as its command.
@@ -220,4 +220,34 @@ DATA_STAGES = (
           lambda ctx: f"{TOOL}, darknet fork {_fork(ctx)}"),
     Stage("check-cfg", lambda ctx: {"backend": ctx.spec.train.backend},
           _check_inputs, _check_run, lambda ctx: f"{TOOL}, darknet fork {_fork(ctx)}"),
+)
+
+
+# -- evaluate (after train and summarize) --------------------------------------------------
+
+def _evaluate_inputs(ctx: Context) -> dict[str, str]:
+    run_dir = Path(str(ctx.record("train").detail["run_dir"]))
+    return {"run": file_digest(run_dir / "state.json")}
+
+
+def _evaluate_run(ctx: Context) -> Outcome:
+    from pipeline.evaluate import evaluate_run, render_text
+
+    run_dir = Path(str(ctx.record("train").detail["run_dir"]))
+    e = ctx.spec.evaluate
+    try:
+        ev = evaluate_run(run_dir, split=e.split, weights=e.weights, out=e.out)
+    except UserError as exc:  # pjreddie's darknet has no `map`: the training stands, say why
+        return Outcome(text=f"not evaluated: {exc}")
+    for line in render_text(ev).splitlines():
+        ctx.say(f"  {line}")
+    files = {p: file_digest(p) for p in ev.files.values()}
+    out = str(Path(ev.files["json"]).parent)
+    score = f"mAP@0.5 {ev.overall.map50:.3f}" if ev.overall.map50 is not None else "no mAP"
+    return Outcome(files, {"out": out, "map50": ev.overall.map50, "degenerate": ev.degenerate},
+                   f"{score}{' (degenerate)' if ev.degenerate else ''} -> {out}")
+
+
+EVALUATE_STAGES = (
+    Stage("evaluate", lambda ctx: section_options(ctx.spec.evaluate, ()), _evaluate_inputs, _evaluate_run),
 )
