@@ -26,6 +26,7 @@ from pipeline.logs import PARSERS, sniff
 from pipeline.logs.rows import ROW_FIELDS, LogStats, MetricRow
 from pipeline.report.chart import Series, draw_comparison, draw_run
 from pipeline.report.markdown import render_report
+from pipeline.report.resources_chart import draw_resources, resource_table
 from pipeline.report.summary import Summary, SummaryBuilder
 from pipeline.report.training_run import (
     attempts,
@@ -37,6 +38,7 @@ from pipeline.report.training_run import (
     run_model,
     run_status,
 )
+from pipeline.train.resources import read_samples
 
 OUTPUTS = ("summary.json", "metrics.csv", "report.md", "chart.png")
 
@@ -157,6 +159,7 @@ def _parse(run: Run, writer, progress, max_batches, cfg, out: Path) -> tuple[Sum
         summary.eta_checks = eta_checks(run.folder)
         summary.attempts = attempts(run.folder, fmt)
         summary.status = run_status(run.folder)
+        summary.resources = resource_table(read_samples(run.folder))
     return summary, series, builder.lr_points
 
 
@@ -211,6 +214,8 @@ def _write_outputs(runs: list[Run], out: Path, *, max_batches: int | None, cfg: 
     summaries = [p[0] for p in parsed]
     if len(parsed) == 1:
         draw_run(parsed[0][1], summaries[0], parsed[0][2], out / "chart.png")
+        if runs[0].training and (samples := read_samples(runs[0].folder)):
+            draw_resources(samples, out / "resources.png", title=f"{summaries[0].name}: resources")
     else:
         draw_comparison([(series, s) for s, series, _ in parsed], out / "chart.png")
     result = SummarizeResult(out, summaries)

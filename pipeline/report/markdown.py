@@ -228,7 +228,7 @@ def render_report(summaries: list[Summary]) -> str:
         out = [f"# Training summary: {s.name}{running}", "",
                f"Source: `{s.source}` ({run_label(s)})", "", "| | |", "|---|---|"]
         out += [f"| {label} | {_cell(value)} |" for label, value in facts(s)]
-        out += _classes(s) + _run_events(s) + _eta_checks(s) + _unknown(s) + _errors(s)
+        out += _classes(s) + _run_events(s) + _eta_checks(s) + _resources(s) + _unknown(s) + _errors(s)
     else:
         out = ["# Training comparison", "",
                "| | " + " | ".join(_cell(s.name) for s in summaries) + " |",
@@ -243,6 +243,15 @@ def render_report(summaries: list[Summary]) -> str:
     out += ["", "Files: `summary.json` (all numbers), `metrics.csv` (one row per step), "
                 "`chart.png`.", "", "![chart](chart.png)", ""]
     return "\n".join(out)
+
+
+def _resources(s: Summary) -> list[str]:
+    if not s.resources:
+        return []
+    from pipeline.report.resources_chart import markdown_table
+
+    return ["", "## Resources (RUN/resources.jsonl)", "", markdown_table(s.resources), "",
+            "![resources](resources.png)"]
 
 
 def _classes(s: Summary) -> list[str]:

@@ -95,6 +95,8 @@ class Summary(msgspec.Struct, kw_only=True):
     eta_checks: list[dict] = msgspec.field(default_factory=list)
     #: A `train` run folder's attempts: what began each (start, resume, restart) and where.
     attempts: list[dict] = msgspec.field(default_factory=list)
+    #: A `train` run folder's resource samples: median and peak of each figure.
+    resources: list[dict] = msgspec.field(default_factory=list)
     #: Values left off the chart: infinite, beyond ±LOSS_LIMIT, or an mAP outside 0..1.
     chart_skipped: int = 0
     errors: list[str] = msgspec.field(default_factory=list)

@@ -15,7 +15,8 @@ from pipeline.train.runs import effective_status
 
 #: Events a person wants on the chart and in the report (not attempts, ETA notes, ...).
 NOTABLE = ("start", "resume", "nan", "explosion", "stall", "crashed", "failed", "restart", "stopped",
-           "gave-up", "finished")
+           "gave-up", "finished", "remedy", "best", "bottleneck", "notify-failed", "options-changed",
+           "checkpoint-rejected", "fresh-start")
 
 
 def is_training_run(path: Path) -> bool:

@@ -22,8 +22,8 @@ vertical-align:top}th{background:#f4f4f4;white-space:nowrap}td.n{white-space:now
 .failed,.killed,.unreadable{color:#c00}.stopped{color:#a60}.ev{font-size:12px;color:#555;min-width:16em;max-width:40em}
 small{color:#777}.why{display:block;min-width:10em;max-width:20em}img{max-width:100%;border:1px solid #ddd}
 """
-RESOURCE_LABELS = {"cpu_percent": ("cpu", "%"), "rss_mb": ("rss", "MB"), "gpu_util": ("gpu", "%"),
-                   "gpu_mem_mb": ("gpu mem", "MB")}
+RESOURCE_LABELS = {"cpu_tree": ("cpu", "% of a core"), "rss_mb": ("rss", "MB"),
+                   "gpu_util": ("gpu", "%"), "gpu_mem_mb": ("gpu mem", "MB")}
 
 
 def e(value: object) -> str:
@@ -85,7 +85,7 @@ def resources(sample: dict | None, now: float) -> str:
         return ""
     parts = []
     for key in RESOURCE_KEYS:
-        value = number(sample.get(key), ".3g" if key.endswith("percent") or key == "gpu_util" else ",.0f")
+        value = number(sample.get(key), ".3g" if key in ("cpu_tree", "gpu_util") else ",.0f")
         if value:
             label, unit = RESOURCE_LABELS[key]
             parts.append(f"{label} {value} {unit}")

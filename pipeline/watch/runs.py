@@ -18,7 +18,7 @@ from pipeline.train.runs import RunFolder
 #: The file another part of the tool appends resource samples to, one JSON object a line.
 RESOURCES_FILE = "resources.jsonl"
 #: Keys of a resource sample shown on the page, in this order.
-RESOURCE_KEYS = ("cpu_percent", "rss_mb", "gpu_util", "gpu_mem_mb")
+RESOURCE_KEYS = ("cpu_tree", "rss_mb", "gpu_util", "gpu_mem_mb")
 #: Events shown per run on the list page.
 LIST_EVENTS = 3
 
@@ -90,12 +90,19 @@ def resource_sample(root: Path, folder: Path, state: dict) -> dict | None:
     """The latest resource sample: the last line of RUN/resources.jsonl, else `resources` in
     state.json; None when neither holds one."""
     path = folder / RESOURCES_FILE
-    if path.is_file() and is_inside(root, path):
-        sample = last_json_line(path)
-        if sample is not None:
-            return sample
-    sample = state.get("resources")
-    return sample if isinstance(sample, dict) else None
+    sample = last_json_line(path) if path.is_file() and is_inside(root, path) else None
+    if sample is None:
+        sample = state.get("resources")
+    return _flat(sample) if isinstance(sample, dict) else None
+
+
+def _flat(sample: dict) -> dict:
+    """The sample with its first GPU's figures as top-level `gpu_util`/`gpu_mem_mb` (the page's
+    keys); pipeline.train.resources writes them per GPU under `gpus`."""
+    gpus = sample.get("gpus")
+    if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict):
+        sample = {**sample, "gpu_util": gpus[0].get("util"), "gpu_mem_mb": gpus[0].get("mem_mb")}
+    return sample
 
 
 def _number(value: object) -> float | None:

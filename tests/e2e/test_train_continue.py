@@ -34,6 +34,10 @@ def test_a_finished_ultralytics_run_continues_to_more_epochs(tmp_path):
     assert len(samples) >= 2 and all(s["rss_mb"] > 0 for s in samples)
     assert json.loads(cli("status", run, "--json").stdout)["resources"]["rss_mb"] > 0
     assert said.read_text().split() == ["finished", "finished"]
+    summary = cli("summarize", run, "--out", tmp_path / "summary")
+    assert summary.returncode == 0, summary.stderr
+    assert (tmp_path / "summary" / "resources.png").stat().st_size > 10_000
+    assert "## Resources" in (tmp_path / "summary" / "report.md").read_text()
     finished = cli("resume", run)
     assert finished.returncode == 0 and "resume " + str(run) + " --epochs N" in finished.stdout
     fewer = cli("resume", run, "--epochs", 2)

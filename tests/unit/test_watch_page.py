@@ -52,9 +52,9 @@ def test_every_string_from_a_run_is_escaped():
 
 
 def test_resources_shown_when_sampled_and_nothing_otherwise():
-    sample = {"t": NOW - 3, "cpu_percent": 93.25, "rss_mb": 812.4, "gpu_util": 87, "gpu_mem_mb": 5120}
+    sample = {"t": NOW - 3, "cpu_tree": 93.25, "rss_mb": 812.4, "gpu_util": 87, "gpu_mem_mb": 5120}
     html = page.index_html("/runs", [row(resources=sample)], 5, NOW)
-    assert "cpu 93.2 %, rss 812 MB, gpu 87 %, gpu mem 5,120 MB" in html and "3 s ago" in html
+    assert "cpu 93.2 % of a core, rss 812 MB, gpu 87 %, gpu mem 5,120 MB" in html and "3 s ago" in html
     assert page.resources(None, NOW) == "" and page.resources({"t": NOW}, NOW) == ""
     assert "cpu" not in page.index_html("/runs", [row()], 5, NOW).split("<table>")[1]
 
@@ -222,3 +222,13 @@ def test_a_broken_state_is_a_row_not_an_error(tmp_path):
     r = run_row(tmp_path, "r", run, NOW)
     assert r["status"] == "unreadable" and r["error"]
     assert "unreadable" in page.index_html("/x", [r], 5, NOW)
+
+
+def test_a_monitor_sample_shows_its_first_gpu(tmp_path):
+    from pipeline.watch.runs import resource_sample
+
+    sample = {"t": NOW - 3, "cpu_tree": 110.0, "rss_mb": 900.0,
+              "gpus": [{"index": 0, "util": 35, "mem_mb": 2048}]}
+    (tmp_path / "resources.jsonl").write_text(json.dumps(sample) + "\n")
+    sample = resource_sample(tmp_path.resolve(), tmp_path, {})
+    assert "gpu 35 %, gpu mem 2,048 MB" in page.resources(sample, NOW)
