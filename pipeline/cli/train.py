@@ -35,6 +35,7 @@ class ProgressPrinter:
         eta = state.get("eta_seconds")
         loss = state.get("loss")
         post = (f"loss {loss:.4g}" if isinstance(loss, (int, float)) else "") + (
+            f" mAP@0.5 {m:.1%}" if (m := _last_map(state)) is not None else "") + (
             f" eta {_hms(eta)}" if eta is not None else "")
         if self.tty:
             if self.bar is None:
@@ -45,13 +46,22 @@ class ProgressPrinter:
             self.bar.set_postfix_str(post.strip(), refresh=True)
             return
         key = done if unit == "epoch" else done // 100
-        if key != self.last_key:
+        if key != self.last_key and (done or unit != "epoch"):  # no "epoch 0/N" before the first
             self.last_key = key
             click.echo(f"{unit} {done}/{total}  {post.strip()}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _last_map(state: dict) -> float | None:
+    """The newest mAP@0.5 (a fraction): darknet's last -map, Ultralytics' last validation."""
+    record = state.get("map") or {}
+    if record.get("last"):
+        return record["last"]["map"]
+    value = (state.get("metrics") or {}).get("metrics/mAP50(B)")
+    return value if isinstance(value, (int, float)) else None
 
 
 def _hms(seconds: float) -> str:
@@ -153,6 +163,8 @@ def _finish(call, run: Path, detach: bool, as_json: bool) -> None:
                 f"follow it with: yolo-pipeline status {run}")
     else:
         text = f"{status['status']}: {status['reason'] or _EXIT_WORDS.get(code, '')}\nrun folder: {run}"
+        if status.get("model"):
+            text += f"\nmodel: {status['model']}"
     emit(status, as_json, "" if _quiet() and code == 0 else text)
     sys.exit(code)
 
@@ -313,8 +325,20 @@ def _status_text(st: dict, full: bool) -> str:
     lines = [line]
     if st.get("reason"):
         lines.append(f"  reason: {st['reason']}")
+    if st.get("model"):
+        lines.append(f"  model: {st['model']}")
     if st.get("checkpoint"):
-        lines.append(f"  checkpoint: {st['checkpoint']} ({st['unit']} {st.get('checkpoint_done')})")
+        lines.append(f"  checkpoint (to resume): {st['checkpoint']} "
+                     f"({st['unit']} {st.get('checkpoint_done')})")
+    if (record := st.get("map")) and record.get("best"):
+        best, last = record["best"], record["last"]
+        lines.append(f"  mAP@0.5: last {last['map']:.1%} ({st['unit']} {last['done']}), "
+                     f"best {best['map']:.1%} ({st['unit']} {best['done']})")
+    if sample := st.get("resources"):
+        gpu = "".join(f", GPU{g['index']} {g.get('util')}% {g.get('mem_mb')} MB"
+                      for g in sample.get("gpus") or [])
+        lines.append(f"  resources: CPU {sample.get('cpu_tree', 0):.0f}% of a core, "
+                     f"RSS {sample.get('rss_mb', 0):,.0f} MB{gpu}")
     for e in st["events"][-8:]:
         when = time.strftime("%m-%d %H:%M:%S", time.localtime(e["at"] or 0))
         lines.append(f"  {when} {e['kind']}: {e['detail']}")

@@ -31,7 +31,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "val", weights: str = "bes
     """
     if split not in SPLITS:
         raise UserError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    run = RunFolder(Path(run_dir))
+    run = RunFolder(Path(run_dir).absolute())
     info = run.read_run()
     folder = Path(out) if out else run.root / "evaluation"
     if info.get("backend") == "ultralytics":

@@ -253,6 +253,7 @@ def run_status(run_dir: str | Path) -> dict:
         "loss": state.get("loss"),
         "metrics": state.get("metrics"),
         "map": _map_summary(state.get("map")),
+        "model": model_to_use(run, info),
         "resources": state.get("resources"),
         "host": state.get("host"),
         "reason": state.get("reason"),
@@ -260,6 +261,19 @@ def run_status(run_dir: str | Path) -> dict:
         "events": [{"kind": e.get("kind"), "at": e.get("at"), "detail": e.get("detail", "")}
                    for e in events],
     }
+
+
+def model_to_use(run: RunFolder, info: dict) -> str | None:
+    """The trained model to use (not the resumable checkpoint): Ultralytics best.pt (else
+    last.pt); darknet the run's best-mAP weights (else the final weights); None before any."""
+    if info.get("backend") == "darknet":
+        cfg = Path((info.get("darknet_files") or {}).get("cfg") or "x.cfg").stem
+        candidates = [run.checkpoints / "best.weights",
+                      run.engine_dir("darknet") / "backup" / f"{cfg}_final.weights"]
+    else:
+        weights = run.engine_dir("ultralytics") / "weights"
+        candidates = [weights / "best.pt", weights / "last.pt"]
+    return next((str(p) for p in candidates if p.is_file()), None)
 
 
 def _map_summary(record: dict | None) -> dict | None:

@@ -101,3 +101,39 @@ def test_resume_and_stop_on_a_finished_run(tmp_path):
 def test_resume_of_a_folder_that_is_no_run(tmp_path):
     result = invoke("resume", tmp_path)
     assert result.exit_code == 2 and "no training run here" in result.output
+
+
+def test_status_names_the_model_to_use_apart_from_the_resumable_checkpoint(tmp_path):
+    run = make_run(tmp_path / "a", state={"status": "finished", "unit": "epoch", "done": 10, "total": 10,
+                                          "checkpoint": str(tmp_path / "a/checkpoints/last_good.pt"),
+                                          "checkpoint_done": 10})
+    (run / "ultralytics" / "weights").mkdir(parents=True)
+    (run / "ultralytics" / "weights" / "best.pt").write_bytes(b"x")
+    text = invoke("status", run).output
+    assert f"model: {run / 'ultralytics/weights/best.pt'}" in text and "checkpoint (to resume):" in text
+    assert json.loads(invoke("status", run, "--json").output)["model"].endswith("weights/best.pt")
+
+
+def test_darknet_status_shows_the_map_and_the_best_weights(tmp_path):
+    state = {"status": "running", "unit": "iteration", "done": 300, "total": 1000,
+             "map": {"last": {"map": 0.41, "done": 300}, "best": {"map": 0.5, "done": 200},
+                     "evaluations": [{"map": 0.5, "done": 200}, {"map": 0.41, "done": 300}]}}
+    run = make_run(tmp_path / "d", backend="darknet", state=state)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "best.weights").write_bytes(b"x")
+    out = json.loads(invoke("status", run, "--json").output)
+    assert out["map"] == {"last": {"map": 0.41, "done": 300}, "best": {"map": 0.5, "done": 200},
+                          "evaluations": 2}
+    assert out["model"] == str(run / "checkpoints" / "best.weights")
+    assert "mAP@0.5: last 41.0% (iteration 300), best 50.0% (iteration 200)" in invoke("status", run).output
+
+
+def test_the_progress_line_shows_the_map_and_no_epoch_zero(capsys):
+    from pipeline.cli.train import ProgressPrinter
+
+    printer = ProgressPrinter()
+    printer.tty = False
+    printer({"done": 0, "total": 5, "unit": "epoch"})
+    printer({"done": 1, "total": 5, "unit": "epoch", "loss": 3.2, "metrics": {"metrics/mAP50(B)": 0.123}})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["epoch 1/5  loss 3.2 mAP@0.5 12.3%"]
