@@ -137,6 +137,10 @@ class UltralyticsBackend:
                                 f"{msg.get('detail')}", {"event": "checkpoint-failed"})]
         if kind == "checkpoint":
             return [Note(CHECKPOINT, msg["path"], {"path": msg["path"], "done": msg["epoch"]})]
+        if kind == "nonfinite_batches":
+            return [Note(EVENT, f"epoch {msg['epoch']}: {msg['count']} of {msg['batches']} batches had a "
+                                "non-finite loss (skipped by the engine; the epoch is judged on the rest)",
+                         {"event": "nonfinite-batches"})]
         if kind in ("nan", "explosion"):
             where = f"epoch {msg.get('epoch')} batch {msg.get('batch')}"
             detail = (f"non-finite loss at {where}: {msg.get('loss')}"

@@ -57,6 +57,7 @@ class Reporter:
         self.first_epoch: int | None = None
         self.mosaic_seen: bool | None = None
         self.epoch_loss = math.nan
+        self.finite_sum, self.finite_batches, self.nonfinite_batches = 0.0, 0, 0
         self.reported: set[int] = set()
         #: `dry-run` probe: stop after this many batches and report their times.
         self.probe = int(os.environ.get("YOLO_PIPELINE_PROBE_BATCHES", "0"))
@@ -86,6 +87,7 @@ class Reporter:
     def on_train_epoch_start(self, trainer) -> None:
         self.epoch_started = time.time()
         self.batch = 0
+        self.finite_sum, self.finite_batches, self.nonfinite_batches = 0.0, 0, 0
 
     def on_train_batch_end(self, trainer) -> None:
         self.batch += 1
@@ -97,6 +99,11 @@ class Reporter:
                           images=len(trainer.train_loader.dataset))
                 raise StopRequested()
         values = _floats(trainer.loss_items)
+        if values and all(math.isfinite(v) for v in values):  # our own epoch mean: finite batches only
+            self.finite_sum += sum(values)
+            self.finite_batches += 1
+        elif values:
+            self.nonfinite_batches += 1
         if self.nan.check(values):
             self.emit("nan", epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values))
             raise LossVerdict(NAN, f"non-finite loss {values} in {self.nan.limit} batches in a row "
@@ -111,7 +118,9 @@ class Reporter:
 
     def on_train_epoch_end(self, trainer) -> None:
         self.train_ended = time.time()
-        self.epoch_loss = sum(_floats(trainer.tloss)) if trainer.tloss is not None else math.nan
+        # Ultralytics' tloss is a running mean: one NaN batch would make the whole epoch NaN and
+        # pre-empt its own recovery. The epoch is judged on its finite batches; NaN only if none.
+        self.epoch_loss = self.finite_sum / self.finite_batches if self.finite_batches else math.nan
         mosaic = bool(getattr(trainer.train_loader.dataset, "mosaic", False))
         switched = self.mosaic_seen is not None and mosaic != self.mosaic_seen
         self.mosaic_seen = mosaic
@@ -124,7 +133,10 @@ class Reporter:
                                          f"over {self.watch.factor:g} x its minimum {self.watch.minimum:.4g}")
         if verdict == NAN:
             self.emit("nan", epoch=trainer.epoch + 1, loss=None)
-            raise LossVerdict(NAN, f"epoch {trainer.epoch + 1} mean train loss is not finite")
+            raise LossVerdict(NAN, f"epoch {trainer.epoch + 1}: every batch's loss was non-finite")
+        if self.nonfinite_batches:
+            self.emit("nonfinite_batches", epoch=trainer.epoch + 1, count=self.nonfinite_batches,
+                      batches=self.batch)
 
     def on_val_batch_end(self, validator) -> None:
         now = time.time()
@@ -134,7 +146,7 @@ class Reporter:
 
     def on_model_save(self, trainer) -> None:
         fitness = trainer.fitness if trainer.fitness is not None else 0.0
-        if math.isfinite(self.epoch_loss) and math.isfinite(float(fitness)):
+        if math.isfinite(self.epoch_loss) and math.isfinite(float(fitness)) and _finite_weights(trainer):
             good = self.run.checkpoints / "last_good.pt"
             try:
                 copy_atomic(trainer.last, good)
@@ -162,6 +174,16 @@ class Reporter:
 
     def on_train_end(self, trainer) -> None:
         self.emit("finished", epochs=trainer.epochs)
+
+
+def _finite_weights(trainer) -> bool:
+    """True when every parameter of the trained model is finite (a NaN step can poison them)."""
+    model = getattr(trainer, "model", None)
+    if model is None or not hasattr(model, "parameters"):
+        return True
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def _floats(items) -> list[float]:

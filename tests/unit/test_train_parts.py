@@ -211,3 +211,29 @@ def test_the_worker_stops_at_the_next_batch_when_asked(tmp_path):
     reporter.stop = True
     with pytest.raises(StopRequested):
         reporter.on_train_batch_end(trainer)
+
+
+def test_one_nan_batch_does_not_make_the_epoch_nan(tmp_path):
+    """Ultralytics' tloss is a running mean (NaN after one NaN batch); ours counts finite batches."""
+    from types import SimpleNamespace
+
+    from pipeline.train.runs import RunFolder
+    from pipeline.ultralytics.worker import Reporter
+
+    run = RunFolder(tmp_path)
+    reporter = Reporter(run, attempt=1, explode_factor=10.0)
+    nan = float("nan")
+    class Loader(list):
+        dataset = SimpleNamespace(mosaic=False)
+
+    trainer = SimpleNamespace(epoch=3, train_loader=Loader([0, 0, 0]), loss_items=None, tloss=[nan, nan],
+                              args=SimpleNamespace(warmup_epochs=0))
+    reporter.first_epoch = 0
+    reporter.on_train_epoch_start(trainer)
+    for items in ({"box": 1.0, "cls": 2.0}, {"box": nan, "cls": 2.0}, {"box": 2.0, "cls": 3.0}):
+        trainer.loss_items = items
+        reporter.on_train_batch_end(trainer)
+    reporter.on_train_epoch_end(trainer)  # no LossVerdict
+    assert reporter.epoch_loss == 4.0  # (3 + 5) / 2 finite batches
+    lines = [json.loads(x) for x in run.progress.read_text().splitlines()]
+    assert lines[-1]["kind"] == "nonfinite_batches" and lines[-1]["count"] == 1
