@@ -203,7 +203,10 @@ class Supervisor:
             outcome = self._attempt(attempt, launch)
             if outcome.kind == FINISHED:
                 self.state["eta_seconds"] = 0
-                self.state["done"] = self.state.get("total") or self.state["done"]
+                if outcome.at is not None:  # ended early (patience, time=): done stays what it is
+                    self.state["done"], self.state["ended_early"] = outcome.at, outcome.detail
+                else:
+                    self.state["done"] = self.state.get("total") or self.state["done"]
                 self._event("finished", outcome.detail)
                 self._set_status("finished", outcome.detail)
                 return EXIT_FINISHED

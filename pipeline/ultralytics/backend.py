@@ -4,6 +4,7 @@ JSON lines it writes. The supervisor never imports torch or Ultralytics."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -73,6 +74,7 @@ class UltralyticsBackend:
     def launch(self, attempt: int, healthy_only: bool) -> Launch | None:
         self.tail = LineTail(self.run.progress, start_at_end=True)
         self.ended = self.crash = None
+        self.early: tuple[str, int | None] | None = None
         self.verdict = None
         self.training = False  # the engine reached on_train_start
         self.log, self.log_size = self.run.attempt_log(attempt), 0
@@ -152,6 +154,8 @@ class UltralyticsBackend:
             return [self.verdict]
         if kind in ("finished", "finished_already", "stopped"):
             self.ended = kind
+            if kind == "finished" and msg.get("early"):
+                self.early = (msg["early"], msg.get("done"))
             if kind == "finished_already":
                 return [Note(EVENT, f"already finished: {msg.get('detail')}", {"event": "finished-already"})]
             return []
@@ -161,6 +165,8 @@ class UltralyticsBackend:
 
     def outcome(self, returncode: int) -> Outcome:
         if returncode == 0 and self.ended in ("finished", "finished_already"):
+            if self.early:
+                return Outcome(FINISHED, f"Ultralytics ended early: {self.early[0]}", at=self.early[1])
             return Outcome(FINISHED, "Ultralytics finished every epoch")
         if returncode == EXIT_STOPPED:
             return Outcome(STOPPED, "stopped at a safe point; resumable")
@@ -183,15 +189,22 @@ class UltralyticsBackend:
         return STOP_GRACE
 
 
+_EXCEPTION = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b:")
+_ERRORISH = re.compile(r"[Ee]rror|Killed")
+
+
 def _last_error(logs: list[Path]) -> str:
-    """The last line of the newest attempt log that looks like an error."""
+    """The engine's real error from the newest attempt log: the last exception line
+    (`ValueError: ...`), else the last line that says error; with the log's name."""
     if not logs:
         return "no log"
     try:
         lines = logs[-1].read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "no log"
-    for line in reversed(lines):
-        if "Error" in line or "error" in line or "Killed" in line:
-            return line.strip()[:300]
-    return (lines[-1].strip()[:300] if lines else "empty log")
+    where = f" (see {logs[-1].parent.name}/{logs[-1].name})"
+    for pattern in (_EXCEPTION, _ERRORISH):
+        for line in reversed(lines):
+            if pattern.search(line):
+                return line.strip()[:300] + where
+    return (lines[-1].strip()[:300] if lines else "empty log") + where

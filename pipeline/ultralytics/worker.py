@@ -173,7 +173,21 @@ class Reporter:
             raise StopRequested()
 
     def on_train_end(self, trainer) -> None:
-        self.emit("finished", epochs=trainer.epochs)
+        done = trainer.epoch + 1
+        self.emit("finished", epochs=trainer.epochs, done=done, early=_early_stop(trainer, done))
+
+
+def _early_stop(trainer, done: int) -> str | None:
+    """Why Ultralytics ended before its last epoch (patience, time=), or None."""
+    if done >= trainer.epochs:
+        return None
+    args, stopper = trainer.args, getattr(trainer, "stopper", None)
+    if stopper is not None and stopper.patience and done - stopper.best_epoch >= stopper.patience:
+        return (f"patience={stopper.patience}: no better fitness since epoch {stopper.best_epoch + 1}, "
+                f"so it stopped at epoch {done} of {trainer.epochs}")
+    if getattr(args, "time", None):
+        return f"time={args.time} h reached at epoch {done} of {trainer.epochs}"
+    return f"stopped at epoch {done} of {trainer.epochs}"
 
 
 def _finite_weights(trainer) -> bool:

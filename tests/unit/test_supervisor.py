@@ -260,3 +260,11 @@ def test_start_up_heartbeats_keep_the_grace_until_training_reports(tmp_path, mon
     backend.poll = poll
     assert s.run_to_end(resuming=False) == 0
     assert "stall" not in kinds(run)
+
+
+def test_a_run_ended_early_keeps_its_done_count(tmp_path):
+    early = Outcome(FINISHED, "Ultralytics ended early: patience=5 ...", at=17)
+    s, backend, run = make(tmp_path, [(EXIT0, [Note(PROGRESS, data={"done": 17, "total": 100})], early)])
+    assert s.run_to_end(resuming=False) == 0
+    state = run.read_state()
+    assert state["done"] == 17 and state["total"] == 100 and "patience=5" in state["ended_early"]

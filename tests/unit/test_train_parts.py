@@ -237,3 +237,34 @@ def test_one_nan_batch_does_not_make_the_epoch_nan(tmp_path):
     assert reporter.epoch_loss == 4.0  # (3 + 5) / 2 finite batches
     lines = [json.loads(x) for x in run.progress.read_text().splitlines()]
     assert lines[-1]["kind"] == "nonfinite_batches" and lines[-1]["count"] == 1
+
+
+def test_an_early_stop_by_patience_is_said_and_keeps_the_epochs_done(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.train.base import FINISHED
+    from pipeline.train.options import TrainOptions
+    from pipeline.train.runs import RunFolder
+    from pipeline.ultralytics.backend import UltralyticsBackend
+    from pipeline.ultralytics.worker import _early_stop
+
+    trainer = SimpleNamespace(epochs=100, args=SimpleNamespace(time=None),
+                              stopper=SimpleNamespace(patience=5, best_epoch=11))
+    why = _early_stop(trainer, 17)
+    assert why == "patience=5: no better fitness since epoch 12, so it stopped at epoch 17 of 100"
+    assert _early_stop(trainer, 100) is None
+    backend = UltralyticsBackend(RunFolder(tmp_path), TrainOptions(cfgdir=tmp_path, out=tmp_path))
+    backend.ended, backend.early = None, None
+    backend._note({"kind": "finished", "epochs": 100, "done": 17, "early": why})
+    outcome = backend.outcome(0)
+    assert outcome.kind == FINISHED and outcome.at == 17 and "patience=5" in outcome.detail
+
+
+def test_a_failed_attempt_names_the_engines_exception_and_its_log(tmp_path):
+    from pipeline.ultralytics.backend import _last_error
+
+    log = tmp_path / "logs" / "attempt-01.log"
+    log.parent.mkdir()
+    log.write_text("Traceback (most recent call last):\n  File x\nRuntimeError: CUDA error: no kernel image\n"
+                   "See https://pytorch.org/docs for details\n")
+    assert _last_error([log]) == "RuntimeError: CUDA error: no kernel image (see logs/attempt-01.log)"
