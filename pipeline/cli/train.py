@@ -258,7 +258,10 @@ def _resume_folder(folder: Path, changes: dict, as_json: bool) -> None:
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--timeout", type=float, default=None, help="Give up waiting after this many seconds.")
-def stop(run, timeout):
+@click.option("--at-epoch-end", is_flag=True,
+              help="Ultralytics: finish the epoch in progress (trained, validated, saved), then stop; "
+                   "a plain stop discards the partial epoch.")
+def stop(run, timeout, at_epoch_end):
     """Ask a running training to stop at its next safe point (checkpoint kept), and wait.
 
     The run can then be continued with `yolo-pipeline resume RUN`.
@@ -267,8 +270,9 @@ def stop(run, timeout):
 
     before = run_status(run)
     if before["status"] == "running":
-        click.echo(f"{run}: stopping; {_stop_loss(before)}", err=True)
-    status = stop_run(run, timeout)
+        loss = "at the end of the epoch in progress" if at_epoch_end else _stop_loss(before)
+        click.echo(f"{run}: stopping; {loss}", err=True)
+    status = stop_run(run, timeout, at_epoch_end=at_epoch_end)
     click.echo(f"{run}: {status}" + (f"; continue with: yolo-pipeline resume {run}"
                                      if status == "stopped" else ""))
 

@@ -487,8 +487,8 @@ class DarknetBackend:
                                     f" at iteration {done}")
         return Outcome(CRASHED, f"darknet exited with code {returncode} at iteration {done}")
 
-    def request_stop(self, pid: int) -> float:
-        """darknet has no graceful stop: SIGTERM now, the supervisor kills after a short wait."""
+    def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
+        """darknet has no graceful stop (and no epochs): SIGTERM now, killed after a short wait."""
         os.kill(pid, signal.SIGTERM)
         return 10.0
 

@@ -207,9 +207,12 @@ def _spawn_detached(run: RunFolder, resuming: bool) -> int:
     return 0
 
 
-def stop_run(run_dir: str | Path, timeout: float | None = None) -> str:
-    """Ask the supervisor to stop at the next safe point; wait for it; the final status."""
+def stop_run(run_dir: str | Path, timeout: float | None = None, *, at_epoch_end: bool = False) -> str:
+    """Ask the supervisor to stop at the next safe point (Ultralytics, `at_epoch_end`: once the
+    epoch in progress is trained, validated and saved); wait for it; the final status."""
     run = RunFolder(Path(run_dir).resolve())
+    if at_epoch_end and run.read_run().get("backend") != "ultralytics":
+        raise UserError("--at-epoch-end: only Ultralytics runs have epochs", "a plain `stop` for darknet")
     run.read_run()
     state = run.read_state()
     if not supervisor_alive(state, run.root):
@@ -217,7 +220,7 @@ def stop_run(run_dir: str | Path, timeout: float | None = None) -> str:
     if state.get("host") and state["host"] != socket.gethostname():
         raise UserError(f"{run.root} runs on host {state['host']} (supervisor pid {state.get('pid')})",
                         f"stop it there: ssh {state['host']} yolo-pipeline stop {run.root}")
-    os.kill(state["pid"], signal.SIGTERM)
+    os.kill(state["pid"], signal.SIGUSR1 if at_epoch_end else signal.SIGTERM)
     deadline = None if timeout is None else time.time() + timeout
     while supervisor_alive(state, run.root):
         if deadline is not None and time.time() > deadline:

@@ -83,8 +83,9 @@ class Backend(Protocol):
     def outcome(self, returncode: int) -> Outcome:
         """How the attempt that exited with `returncode` ended."""
 
-    def request_stop(self, pid: int) -> float:
-        """Ask the engine to stop at a safe point; returns the seconds to wait before killing."""
+    def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
+        """Ask the engine to stop at a safe point (the end of the epoch, if it has epochs and
+        `at_epoch_end`); the seconds to wait, while no sign of life comes, before killing."""
 
 
 class LineTail:

@@ -68,6 +68,7 @@ class Supervisor:
         self.on_progress = on_progress or (lambda state: None)
         self.stop_asked = False
         self.hard_stop = False
+        self.at_epoch_end = False
         self.state = run.read_state()
         self.iteration_times: list[float] = []
         self.epochs: list[dict] = list(self.state.get("epoch_times") or [])
@@ -150,6 +151,8 @@ class Supervisor:
             print("\nkilling the engine now; the run stays resumable: "
                   f"yolo-pipeline resume {self.run.root}", file=sys.stderr, flush=True)
             return
+        if signum == signal.SIGUSR1:  # `stop --at-epoch-end`
+            self.at_epoch_end = True
         if signum == signal.SIGINT:
             print(f"\nstopping at the next safe point (Ctrl-C again to kill now); resume with: "
                   f"yolo-pipeline resume {self.run.root}", file=sys.stderr, flush=True)
@@ -171,7 +174,7 @@ class Supervisor:
                                 f"{self.monitor.write_errors} resource samples could not be written")
 
     def _run(self, resuming: bool) -> int:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(signum, self._on_signal)
         self._reserve()
         info = self.run.read_run()
@@ -313,6 +316,7 @@ class Supervisor:
         verdict: Outcome | None = None
         stop_deadline: float | None = None
         engine_done = False
+        grace = 0.0
         while True:
             for note in self.backend.poll():
                 if note.kind == ENGINE_DONE and not engine_done:
@@ -321,6 +325,8 @@ class Supervisor:
                     kill_group(proc)
                 if note.kind in (PROGRESS, TIMING, HEARTBEAT, CHECKPOINT):
                     last_progress = time.time()
+                    if stop_deadline is not None:  # stopping (e.g. in a validation): alive, wait on
+                        stop_deadline = max(stop_deadline, last_progress + grace)
                     # start-up (model build, label scan, cache=) keeps its grace until training
                     # reports progress: its heartbeats alone do not end it
                     seen_progress = seen_progress or note.kind != HEARTBEAT
@@ -347,7 +353,8 @@ class Supervisor:
                 loss = getattr(self.backend, "stop_loss", lambda: "")()
                 self._event("stop-requested",
                             "stopping at the next safe point" + (f"; {loss}" if loss else ""))
-                stop_deadline = time.time() + self.backend.request_stop(proc.pid)
+                grace = self.backend.request_stop(proc.pid, at_epoch_end=self.at_epoch_end)
+                stop_deadline = time.time() + grace
             if stop_deadline is not None and (time.time() > stop_deadline or self.hard_stop):
                 kill_group(proc)
             limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)

@@ -179,13 +179,15 @@ class UltralyticsBackend:
             return Outcome(FAILED, f"Ultralytics stopped before training: {detail}")
         return Outcome(CRASHED, f"worker exited with code {returncode}: {detail}")
 
-    def request_stop(self, pid: int) -> float:
-        """SIGTERM to the worker: it stops at its next batch end. Under DDP the ranks run in
-        torchrun's children, so the whole group gets it (torchrun ends the ranks)."""
+    def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
+        """SIGTERM to the worker: it stops at its next batch end (SIGUSR1: at the end of the epoch,
+        its checkpoint saved). Under DDP the ranks run in torchrun's children, so the whole group
+        gets it (torchrun ends the ranks). The supervisor waits while heartbeats arrive."""
+        signum = signal.SIGUSR1 if at_epoch_end else signal.SIGTERM
         if "," in self.opts.device:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signum)
         else:
-            os.kill(pid, signal.SIGTERM)  # not the data-loader workers: they would crash it
+            os.kill(pid, signum)  # not the data-loader workers: they would crash it
         return STOP_GRACE
 
 

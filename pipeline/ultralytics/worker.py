@@ -49,6 +49,7 @@ class Reporter:
     def __init__(self, run: RunFolder, attempt: int, explode_factor: float) -> None:
         self.run, self.attempt = run, attempt
         self.stop = False
+        self.stop_at_epoch_end = False
         self.nan = NanStreak()
         self.watch = LossWatch(explode_factor)
         self.last_beat = 0.0
@@ -169,7 +170,7 @@ class Reporter:
                   loss=_json_float(self.epoch_loss), metrics=metrics,
                   images=len(trainer.train_loader.dataset), batch=trainer.batch_size,
                   close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory())
-        if self.stop:
+        if self.stop or self.stop_at_epoch_end:
             raise StopRequested()
 
     def on_train_end(self, trainer) -> None:
@@ -337,8 +338,12 @@ def main(argv: list[str]) -> int:
 
     def on_signal(signum, frame):
         reporter.stop = True
+
+    def at_epoch_end(signum, frame):  # `stop --at-epoch-end`: finish this epoch, save, then stop
+        reporter.stop_at_epoch_end = True
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, at_epoch_end)
 
     seed_offline_settings(Path(os.environ["YOLO_CONFIG_DIR"]))
     from ultralytics import YOLO

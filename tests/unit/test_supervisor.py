@@ -41,7 +41,7 @@ class FakeBackend:
     def outcome(self, returncode):
         return self.current
 
-    def request_stop(self, pid):
+    def request_stop(self, pid, at_epoch_end=False):
         import os
         import signal
 
