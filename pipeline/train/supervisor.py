@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +49,8 @@ EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 STALL = "stall"
 ETA_MILESTONES = (5, 25, 50, 75)
 RESERVE_BYTES = 1 << 20
+#: Below this much free space (or three checkpoints) an attempt starts with a low-disk event.
+LOW_DISK_BYTES = 500_000_000
 #: The newest events kept in state.json (all of them are in events.jsonl).
 STATE_EVENTS = 50
 #: Seconds before the first progress line counts as a stall (model build, label scan).
@@ -197,6 +200,8 @@ class Supervisor:
         while True:
             self.state["attempts"] += 1
             attempt = self.state["attempts"]
+            if low := self._low_disk():
+                self._event("low-disk", f"before attempt {attempt}: {low}")
             launch = self.backend.launch(attempt, healthy_only)
             if launch is None:
                 self._event("finished", "nothing left to train: the checkpoint is already at the end")
@@ -281,6 +286,19 @@ class Supervisor:
                     "halves the rate and lengthens burn-in at each restart), and check the labels")
         return "; lower lr0 (-- lr0=...), try amp=False, and check the labels"
 
+    def _low_disk(self) -> str | None:
+        """Free space where the run lives, in words, when it is below LOW_DISK_BYTES or below three
+        checkpoints; else None."""
+        try:
+            free = shutil.disk_usage(self.run.root).free
+            ckpt = os.path.getsize(self.state["checkpoint"]) if self.state.get("checkpoint") else 0
+        except OSError:
+            return None
+        if free >= max(LOW_DISK_BYTES, 3 * ckpt):
+            return None
+        return f"the disk holding {self.run.root} has {free / 1e6:,.0f} MB free" + (
+            f" (a checkpoint is {ckpt / 1e6:,.0f} MB)" if ckpt else "")
+
     def _sleep(self, seconds: float) -> bool:
         """Wait; True if a stop was asked meanwhile."""
         end = time.time() + seconds
@@ -359,7 +377,9 @@ class Supervisor:
                 kill_group(proc)
             limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)
             if verdict is None and stop_deadline is None and time.time() - last_progress > limit:
-                verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min")
+                low = self._low_disk()
+                verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min"
+                                  + (f"; {low}" if low else ""))
                 kill_group(proc)
             for finding in self.monitor.take_findings():
                 self.state.setdefault("bottlenecks", []).append(finding.kind)

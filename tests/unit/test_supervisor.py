@@ -268,3 +268,19 @@ def test_a_run_ended_early_keeps_its_done_count(tmp_path):
     assert s.run_to_end(resuming=False) == 0
     state = run.read_state()
     assert state["done"] == 17 and state["total"] == 100 and "patience=5" in state["ended_early"]
+
+
+def test_low_disk_is_said_before_an_attempt_and_named_in_a_stall(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(sup, "STARTUP_GRACE", 0.0)
+    hang = ("import time; time.sleep(60)", [], Outcome(CRASHED, "never used"))
+    s, backend, run = make(tmp_path, [hang], stall_minutes=0.01, max_restarts=0)
+    assert s.run_to_end(resuming=False) == 1
+    events = run.read_events()
+    assert events[1]["kind"] == "low-disk" and "has 0 MB free" in events[1]["detail"]
+    stall = next(e for e in events if e["kind"] == "stall")
+    assert "no progress" in stall["detail"] and "0 MB free" in stall["detail"]
