@@ -252,3 +252,50 @@ def file_sha256(path: str | Path) -> str | None:
     except OSError:
         return None
     return h.hexdigest()
+
+
+class LineTail:
+    """Reads the complete lines appended to a file since the last call (partial lines wait)."""
+
+    def __init__(self, path: Path, start_at_end: bool = False) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if start_at_end and path.exists() else 0
+        self.rest = b""
+
+    def lines(self, final: bool = False) -> list[str]:
+        """New lines; `final=True` also returns a last line without a newline."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.rest + data
+        # darknet and tqdm also end lines with a bare CR
+        parts = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        self.rest = b"" if final else parts.pop()
+        return [p.decode("utf-8", "replace") for p in parts if p or not final]
+
+
+def copy_atomic(src: str | Path, dest: Path) -> int:
+    """Copy `src` to `dest` through a temp file, fsync and rename; returns the size.
+
+    On any error (a full disk) the temp file is removed and `dest` is left as it was.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    size = 0
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+                size += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return size

@@ -36,26 +36,22 @@ from pipeline.darknet.runner import (
 )
 from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
-from pipeline.io import atomic_write
-from pipeline.train.base import (
+from pipeline.io import LineTail, atomic_write, copy_atomic
+from pipeline.train.options import TrainOptions
+from pipeline.train.protocol import (
     CHECKPOINT,
-    CRASHED,
     ENGINE_DONE,
     EVENT,
-    FAILED,
-    FINISHED,
     HEARTBEAT,
     METRIC,
     PROGRESS,
     TIMING,
     VERDICT,
     Launch,
-    LineTail,
     Note,
     Outcome,
-    copy_atomic,
+    OutcomeKind,
 )
-from pipeline.train.options import TrainOptions
 from pipeline.train.provenance import darknet_version, file_digest
 from pipeline.train.runs import RunFolder
 from pipeline.train.watchdog import LossWatch
@@ -471,21 +467,24 @@ class DarknetBackend:
         final = self.backup / f"{self._run_files()[1].stem}_final.weights"
         done = self.last_iteration or 0
         if self.cannot_open:
-            return Outcome(FAILED, f"darknet could not open {self.cannot_open} (exit code {returncode}; "
+            return Outcome(OutcomeKind.FAILED,
+                           f"darknet could not open {self.cannot_open} (exit code {returncode}; "
                                    "a missing label or image file?)")
         if returncode in CANNOT_RUN:
-            return Outcome(FAILED, f"{self.opts.darknet} could not be run (exit code {returncode})")
+            return Outcome(OutcomeKind.FAILED,
+                           f"{self.opts.darknet} could not be run (exit code {returncode})")
         if done >= max_batches and final.is_file() and final.stat().st_mtime >= self.started - 1:
             if self._valid(final, batch) is None:  # darknet does not check fwrite
-                return Outcome(FAILED, f"{final} is {final.stat().st_size} bytes, not "
+                return Outcome(OutcomeKind.FAILED, f"{final} is {final.stat().st_size} bytes, not "
                                        f"{self._expected_size()}: cut short (a full disk?)")
-            return Outcome(FINISHED, f"{final} written at iteration {done}")
+            return Outcome(OutcomeKind.FINISHED, f"{final} written at iteration {done}")
         if returncode == 0:
-            return Outcome(CRASHED, f"darknet exited with code 0 at iteration {done} of {max_batches}")
+            return Outcome(OutcomeKind.CRASHED,
+                           f"darknet exited with code 0 at iteration {done} of {max_batches}")
         if returncode < 0:
-            return Outcome(CRASHED, f"darknet killed by signal {signal.Signals(-returncode).name}"
+            return Outcome(OutcomeKind.CRASHED, f"darknet killed by signal {signal.Signals(-returncode).name}"
                                     f" at iteration {done}")
-        return Outcome(CRASHED, f"darknet exited with code {returncode} at iteration {done}")
+        return Outcome(OutcomeKind.CRASHED, f"darknet exited with code {returncode} at iteration {done}")
 
     def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
         """darknet has no graceful stop (and no epochs): SIGTERM now, killed after a short wait."""

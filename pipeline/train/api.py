@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_write
-from pipeline.train.base import Backend
 from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.protocol import Backend
 from pipeline.train.provenance import provenance
 from pipeline.train.runs import (
     RunBusy,

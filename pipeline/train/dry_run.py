@@ -21,8 +21,7 @@ from pipeline.darknet.cfg import read_cfg
 from pipeline.darknet.runner import parse_iteration, train_command
 from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
-from pipeline.io import atomic_write
-from pipeline.train.base import LineTail
+from pipeline.io import LineTail, atomic_write
 from pipeline.train.options import TrainOptions, check_options
 from pipeline.train.runs import RunFolder
 from pipeline.train.supervisor import kill_group

@@ -22,31 +22,27 @@ import time
 import uuid
 from collections.abc import Callable
 
-from pipeline.train.base import (
+from pipeline.train.eta import epoch_eta, iteration_eta
+from pipeline.train.notify import notify
+from pipeline.train.options import TrainOptions
+from pipeline.train.protocol import (
     CHECKPOINT,
     ENGINE_DONE,
     EVENT,
-    FAILED,
-    FINISHED,
     HEARTBEAT,
     METRIC,
     PROGRESS,
-    STOPPED,
     TIMING,
     VERDICT,
     Backend,
     Launch,
     Outcome,
+    OutcomeKind,
 )
-from pipeline.train.eta import epoch_eta, iteration_eta
-from pipeline.train.notify import notify
-from pipeline.train.options import TrainOptions
 from pipeline.train.resources import ResourceMonitor, run_gpus
 from pipeline.train.runs import RunFolder, RunLock, process_start_time
-from pipeline.train.watchdog import NAN
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
-STALL = "stall"
 ETA_MILESTONES = (5, 25, 50, 75)
 RESERVE_BYTES = 1 << 20
 #: Below this much free space (or three checkpoints) an attempt starts with a low-disk event.
@@ -209,7 +205,7 @@ class Supervisor:
                 self._set_status("finished", "already complete")
                 return EXIT_FINISHED
             outcome = self._attempt(attempt, launch)
-            if outcome.kind == FINISHED:
+            if outcome.kind == OutcomeKind.FINISHED:
                 self.state["eta_seconds"] = 0
                 if outcome.at is not None:  # ended early (patience, time=): done stays what it is
                     self.state["done"], self.state["ended_early"] = outcome.at, outcome.detail
@@ -218,15 +214,15 @@ class Supervisor:
                 self._event("finished", outcome.detail)
                 self._set_status("finished", outcome.detail)
                 return EXIT_FINISHED
-            if outcome.kind == STOPPED:
+            if outcome.kind == OutcomeKind.STOPPED:
                 self._event("stopped", outcome.detail)
                 self._set_status("stopped", outcome.detail)
                 return EXIT_STOPPED
             self._event(outcome.kind, outcome.detail)
-            if outcome.kind == FAILED:
+            if outcome.kind == OutcomeKind.FAILED:
                 self._set_status("failed", outcome.detail)
                 return EXIT_FAILED
-            if outcome.kind == NAN and self.opts.on_nan == "stop":
+            if outcome.kind == OutcomeKind.NAN and self.opts.on_nan == "stop":
                 self._set_status("failed", f"{outcome.detail} (--on-nan stop)")
                 return EXIT_FAILED
             if self.checkpoints_since_restart:  # a healthy checkpoint since: the budget refills
@@ -246,7 +242,7 @@ class Supervisor:
                 return EXIT_FAILED
             restarts_here += 1
             self.state["restarts"] += 1
-            healthy_only = outcome.kind in (NAN, "explosion")
+            healthy_only = outcome.kind in (OutcomeKind.NAN, "explosion")
             where = "the last healthy checkpoint" if healthy_only else "the last checkpoint"
             changed = self._remedy(outcome)
             self._event("restart", f"restart {restarts_here}/{self.opts.max_restarts} from {where} "
@@ -260,7 +256,7 @@ class Supervisor:
     def _remedy(self, outcome: Outcome) -> str | None:
         """With --on-nan lower-lr, let the backend change what made the loss non-finite."""
         remedy = getattr(self.backend, "remedy", None)
-        if outcome.kind != NAN or self.opts.on_nan != "lower-lr" or remedy is None:
+        if outcome.kind != OutcomeKind.NAN or self.opts.on_nan != "lower-lr" or remedy is None:
             return None
         changed = remedy(outcome)
         if changed:
@@ -279,7 +275,7 @@ class Supervisor:
                 f"changed: it will repeat{self._nan_advice(outcome)}")
 
     def _nan_advice(self, outcome: Outcome) -> str:
-        if outcome.kind != NAN:
+        if outcome.kind != OutcomeKind.NAN:
             return ""
         if self.backend.name == "darknet":
             return ("; lower learning_rate or lengthen burn_in in the cfg (or --on-nan lower-lr, which "
@@ -322,7 +318,7 @@ class Supervisor:
                     proc.stdin.write(launch.stdin_text.encode())
                     proc.stdin.close()
         except OSError as exc:  # a missing or foreign binary: no restart cures it
-            return Outcome(FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}"
+            return Outcome(OutcomeKind.FAILED, f"cannot start {launch.argv[0]}: {exc.strerror}"
                            + (f" ({exc.filename})" if exc.filename else ""))
         self.state["worker_pid"] = proc.pid
         self.monitor.retarget(proc.pid)
@@ -364,8 +360,8 @@ class Supervisor:
                 if verdict is not None:
                     return verdict
                 outcome = self.backend.outcome(0 if engine_done else rc)
-                if stop_deadline is not None and outcome.kind != FINISHED:
-                    return Outcome(STOPPED, "stopped on request; resumable")
+                if stop_deadline is not None and outcome.kind != OutcomeKind.FINISHED:
+                    return Outcome(OutcomeKind.STOPPED, "stopped on request; resumable")
                 return outcome
             if self.stop_asked and stop_deadline is None:
                 loss = getattr(self.backend, "stop_loss", lambda: "")()
@@ -378,7 +374,8 @@ class Supervisor:
             limit = self.opts.stall_minutes * 60 + (0 if seen_progress else STARTUP_GRACE)
             if verdict is None and stop_deadline is None and time.time() - last_progress > limit:
                 low = self._low_disk()
-                verdict = Outcome(STALL, f"no progress for {(time.time() - last_progress) / 60:.1f} min"
+                verdict = Outcome(OutcomeKind.STALL,
+                                  f"no progress for {(time.time() - last_progress) / 60:.1f} min"
                                   + (f"; {low}" if low else ""))
                 kill_group(proc)
             for finding in self.monitor.take_findings():

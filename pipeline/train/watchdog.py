@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-NAN = "nan"
-EXPLOSION = "explosion"
+from pipeline.train.protocol import OutcomeKind
+
 #: What the supervisor does on a non-finite loss: restart from the last healthy checkpoint
 #: with the learning rate halved and burn-in doubled (darknet; the default), restart
 #: unchanged, or stop.
@@ -24,20 +24,20 @@ class LossWatch:
 
     `warmup=True` observations are checked for NaN only and do not set the minimum (the
     loss of a burn-in or a mosaic switch is not a baseline). Example:
-    `w = LossWatch(10.0); w.check(5.0); w.check(60.0)` -> "explosion".
+    `w = LossWatch(10.0); w.check(5.0); w.check(60.0)` -> OutcomeKind.EXPLOSION.
     """
 
     factor: float = 10.0
     minimum: float = math.inf
 
     def check(self, loss: float, *, warmup: bool = False) -> str | None:
-        """NAN, EXPLOSION or None for one observed loss."""
+        """OutcomeKind.NAN, OutcomeKind.EXPLOSION or None for one observed loss."""
         if not math.isfinite(loss):
-            return NAN
+            return OutcomeKind.NAN
         if warmup:
             return None
         if self.minimum < math.inf and loss > self.factor * self.minimum:
-            return EXPLOSION
+            return OutcomeKind.EXPLOSION
         self.minimum = min(self.minimum, loss)
         return None
 

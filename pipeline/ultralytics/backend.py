@@ -11,23 +11,20 @@ from pathlib import Path
 
 from pipeline.dataset.datafiles import read_list, read_ultralytics_yaml
 from pipeline.errors import UserError
-from pipeline.train.base import (
+from pipeline.io import LineTail
+from pipeline.train.options import TrainOptions, check_engine_args, resolve_model
+from pipeline.train.protocol import (
     CHECKPOINT,
-    CRASHED,
     EVENT,
-    FAILED,
-    FINISHED,
     HEARTBEAT,
     PROGRESS,
-    STOPPED,
     TIMING,
     VERDICT,
     Launch,
-    LineTail,
     Note,
     Outcome,
+    OutcomeKind,
 )
-from pipeline.train.options import TrainOptions, check_engine_args, resolve_model
 from pipeline.train.provenance import file_digest
 from pipeline.train.runs import RunFolder
 from pipeline.ultralytics.env import worker_env
@@ -166,18 +163,19 @@ class UltralyticsBackend:
     def outcome(self, returncode: int) -> Outcome:
         if returncode == 0 and self.ended in ("finished", "finished_already"):
             if self.early:
-                return Outcome(FINISHED, f"Ultralytics ended early: {self.early[0]}", at=self.early[1])
-            return Outcome(FINISHED, "Ultralytics finished every epoch")
+                return Outcome(OutcomeKind.FINISHED,
+                               f"Ultralytics ended early: {self.early[0]}", at=self.early[1])
+            return Outcome(OutcomeKind.FINISHED, "Ultralytics finished every epoch")
         if returncode == EXIT_STOPPED:
-            return Outcome(STOPPED, "stopped at a safe point; resumable")
+            return Outcome(OutcomeKind.STOPPED, "stopped at a safe point; resumable")
         if returncode in (EXIT_NAN, EXIT_EXPLOSION) and self.verdict is not None:
             return Outcome(self.verdict.data["kind"], self.verdict.detail)
         if returncode < 0:
-            return Outcome(CRASHED, f"worker killed by signal {signal.Signals(-returncode).name}")
+            return Outcome(OutcomeKind.CRASHED, f"worker killed by signal {signal.Signals(-returncode).name}")
         detail = self.crash or _last_error(self.run.attempt_logs())
         if not self.training:  # a bad argument, an unreadable dataset: a restart cannot help
-            return Outcome(FAILED, f"Ultralytics stopped before training: {detail}")
-        return Outcome(CRASHED, f"worker exited with code {returncode}: {detail}")
+            return Outcome(OutcomeKind.FAILED, f"Ultralytics stopped before training: {detail}")
+        return Outcome(OutcomeKind.CRASHED, f"worker exited with code {returncode}: {detail}")
 
     def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
         """SIGTERM to the worker: it stops at its next batch end (SIGUSR1: at the end of the epoch,

@@ -21,10 +21,11 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline.train.base import copy_atomic
+from pipeline.io import copy_atomic
 from pipeline.train.options import engine_value
+from pipeline.train.protocol import OutcomeKind
 from pipeline.train.runs import RunFolder
-from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
+from pipeline.train.watchdog import LossWatch, NanStreak
 from pipeline.ultralytics.env import seed_offline_settings
 
 EXIT_STOPPED, EXIT_NAN, EXIT_EXPLOSION = 75, 76, 77
@@ -107,7 +108,8 @@ class Reporter:
             self.nonfinite_batches += 1
         if self.nan.check(values):
             self.emit("nan", epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values))
-            raise LossVerdict(NAN, f"non-finite loss {values} in {self.nan.limit} batches in a row "
+            raise LossVerdict(OutcomeKind.NAN,
+                              f"non-finite loss {values} in {self.nan.limit} batches in a row "
                                    f"(epoch {trainer.epoch + 1}, batch {self.batch})")
         now = time.time()
         if now - self.last_beat >= HEARTBEAT_SECONDS:
@@ -128,13 +130,15 @@ class Reporter:
         warmup = trainer.epoch < math.ceil(trainer.args.warmup_epochs) or switched \
             or trainer.epoch == self.first_epoch
         verdict = self.watch.check(self.epoch_loss, warmup=warmup)
-        if verdict == EXPLOSION:
+        if verdict == OutcomeKind.EXPLOSION:
             self.emit("explosion", epoch=trainer.epoch + 1, loss=self.epoch_loss, minimum=self.watch.minimum)
-            raise LossVerdict(EXPLOSION, f"epoch {trainer.epoch + 1} train loss {self.epoch_loss:.4g} is "
+            raise LossVerdict(OutcomeKind.EXPLOSION,
+                              f"epoch {trainer.epoch + 1} train loss {self.epoch_loss:.4g} is "
                                          f"over {self.watch.factor:g} x its minimum {self.watch.minimum:.4g}")
-        if verdict == NAN:
+        if verdict == OutcomeKind.NAN:
             self.emit("nan", epoch=trainer.epoch + 1, loss=None)
-            raise LossVerdict(NAN, f"epoch {trainer.epoch + 1}: every batch's loss was non-finite")
+            raise LossVerdict(OutcomeKind.NAN,
+                              f"epoch {trainer.epoch + 1}: every batch's loss was non-finite")
         if self.nonfinite_batches:
             self.emit("nonfinite_batches", epoch=trainer.epoch + 1, count=self.nonfinite_batches,
                       batches=self.batch)
@@ -371,6 +375,10 @@ def main(argv: list[str]) -> int:
         if opts["device"] == "cpu":
             kwargs["amp"] = False  # AMP's check would fetch a model; it is off on a CPU anyway
         kwargs.update({k: engine_value(v) for k, v in opts["extra"].items()})
+    if opts.get("tensorboard"):  # RUN/tensorboard/ultralytics; first, as the reporter's callbacks may stop
+        from pipeline.ultralytics.board import EpochScalars
+
+        EpochScalars(run.root).register(model)
     reporter.register(model)
     try:
         model.train(**kwargs)
@@ -381,7 +389,7 @@ def main(argv: list[str]) -> int:
         reporter.emit("stopped")
         return EXIT_STOPPED
     except LossVerdict as verdict:
-        return EXIT_NAN if verdict.kind == NAN else EXIT_EXPLOSION
+        return EXIT_NAN if verdict.kind == OutcomeKind.NAN else EXIT_EXPLOSION
     except Exception as exc:  # the engine crashed: the traceback goes to the attempt log
         traceback.print_exc()
         reporter.emit("crash", detail=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"

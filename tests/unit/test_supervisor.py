@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.train import supervisor as sup
-from pipeline.train.base import CRASHED, FINISHED, PROGRESS, STOPPED, VERDICT, Launch, Note, Outcome
 from pipeline.train.options import TrainOptions
+from pipeline.train.protocol import PROGRESS, VERDICT, Launch, Note, Outcome, OutcomeKind
 from pipeline.train.runs import RunFolder
 
 
@@ -70,7 +70,7 @@ def kinds(run):
 
 
 def test_crashes_are_restarted_then_given_up(tmp_path):
-    crash = ("import sys; sys.exit(3)", [], Outcome(CRASHED, "exit 3"))
+    crash = ("import sys; sys.exit(3)", [], Outcome(OutcomeKind.CRASHED, "exit 3"))
     s, backend, run = make(tmp_path, [crash] * 3, max_restarts=2)
     assert s.run_to_end(resuming=False) == 1
     assert kinds(run).count("crashed") == 3 and kinds(run).count("restart") == 2
@@ -81,8 +81,9 @@ def test_crashes_are_restarted_then_given_up(tmp_path):
 
 def test_a_crash_then_a_finish(tmp_path):
     script = [("import sys; sys.exit(3)", [Note(PROGRESS, data={"done": 4, "total": 10})],
-               Outcome(CRASHED, "boom")),
-              (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(FINISHED, "done"))]
+               Outcome(OutcomeKind.CRASHED, "boom")),
+              (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(OutcomeKind.FINISHED,
+                                                                                "done"))]
     s, backend, run = make(tmp_path, script)
     assert s.run_to_end(resuming=False) == 0
     state = run.read_state()
@@ -92,7 +93,7 @@ def test_a_crash_then_a_finish(tmp_path):
 
 def test_nan_restarts_from_a_healthy_checkpoint(tmp_path):
     nan = (EXIT0, [Note(VERDICT, "avg nan", {"kind": "nan", "line": "3: nan, nan avg"})], None)
-    ok = (EXIT0, [], Outcome(FINISHED, "done"))
+    ok = (EXIT0, [], Outcome(OutcomeKind.FINISHED, "done"))
     s, backend, run = make(tmp_path, [nan, ok])
     assert s.run_to_end(resuming=False) == 0
     assert backend.launches == [False, True]
@@ -109,8 +110,8 @@ def test_on_nan_stop_fails_at_once(tmp_path):
 
 def test_a_stall_is_killed_and_restarted(tmp_path, monkeypatch):
     monkeypatch.setattr(sup, "STARTUP_GRACE", 0.0)
-    hang = ("import time; time.sleep(60)", [], Outcome(CRASHED, "never used"))
-    ok = (EXIT0, [], Outcome(FINISHED, "done"))
+    hang = ("import time; time.sleep(60)", [], Outcome(OutcomeKind.CRASHED, "never used"))
+    ok = (EXIT0, [], Outcome(OutcomeKind.FINISHED, "done"))
     s, backend, run = make(tmp_path, [hang, ok], stall_minutes=0.02)
     assert s.run_to_end(resuming=False) == 0
     assert "stall" in kinds(run) and run.read_state()["restarts"] == 1
@@ -118,7 +119,7 @@ def test_a_stall_is_killed_and_restarted(tmp_path, monkeypatch):
 
 def test_stop_request_ends_with_130_and_stopped(tmp_path):
     code = "import signal, time, sys\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(75))\ntime.sleep(60)"
-    s, backend, run = make(tmp_path, [(code, [], Outcome(STOPPED, "stopped at a safe point"))])
+    s, backend, run = make(tmp_path, [(code, [], Outcome(OutcomeKind.STOPPED, "stopped at a safe point"))])
     backend.pending = []
     original = backend.poll
 
@@ -152,7 +153,7 @@ class FullDiskRun(RunFolder):
 
 
 def test_a_full_disk_for_our_own_files_does_not_stop_the_run(tmp_path, capsys):
-    ok = (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(FINISHED, "done"))
+    ok = (EXIT0, [Note(PROGRESS, data={"done": 10, "total": 10})], Outcome(OutcomeKind.FINISHED, "done"))
     s, backend, run = make(tmp_path, [ok])
     s.run = FullDiskRun(tmp_path)
     assert s.run_to_end(resuming=False) == 0
@@ -164,7 +165,7 @@ def test_a_full_disk_for_our_own_files_does_not_stop_the_run(tmp_path, capsys):
 
 NAN_AT_7 = ("import sys; sys.exit(1)", [Note(VERDICT, "avg loss nan at iteration 7",
                                              {"kind": "nan", "done": 7, "handled_by_worker": True})],
-            Outcome(CRASHED, "unused"))
+            Outcome(OutcomeKind.CRASHED, "unused"))
 
 
 def test_the_same_nan_at_the_same_point_restarted_unchanged_stops_with_advice(tmp_path):
@@ -176,7 +177,7 @@ def test_the_same_nan_at_the_same_point_restarted_unchanged_stops_with_advice(tm
 
 
 def test_a_remedy_changes_the_next_attempt_so_a_repeat_is_retried(tmp_path):
-    s, backend, run = make(tmp_path, [NAN_AT_7, NAN_AT_7, (EXIT0, [], Outcome(FINISHED, "done"))],
+    s, backend, run = make(tmp_path, [NAN_AT_7, NAN_AT_7, (EXIT0, [], Outcome(OutcomeKind.FINISHED, "done"))],
                            max_restarts=5, on_nan="lower-lr")
     backend.remedy = lambda outcome: "learning_rate 0.01 -> 0.005"
     assert s.run_to_end(resuming=False) == 0
@@ -186,43 +187,43 @@ def test_a_remedy_changes_the_next_attempt_so_a_repeat_is_retried(tmp_path):
 
 
 def test_the_restart_budget_refills_after_a_healthy_checkpoint(tmp_path):
-    from pipeline.train.base import CHECKPOINT
+    from pipeline.train.protocol import CHECKPOINT
 
     def crash_after(done):
         return ("import sys; sys.exit(3)", [Note(CHECKPOINT, "c", {"path": "c", "done": done})],
-                Outcome(CRASHED, f"crash after {done}"))
+                Outcome(OutcomeKind.CRASHED, f"crash after {done}"))
 
-    script = [crash_after(i) for i in range(1, 5)] + [(EXIT0, [], Outcome(FINISHED, "done"))]
+    script = [crash_after(i) for i in range(1, 5)] + [(EXIT0, [], Outcome(OutcomeKind.FINISHED, "done"))]
     s, backend, run = make(tmp_path, script, max_restarts=1)
     assert s.run_to_end(resuming=False) == 0  # 4 crashes, each after progress: never gave up
     assert kinds(run).count("restart") == 4
 
 
 def test_a_binary_that_cannot_start_fails_without_restarts(tmp_path):
-    s, backend, run = make(tmp_path, [(EXIT0, [], Outcome(FINISHED, "x"))], max_restarts=3)
+    s, backend, run = make(tmp_path, [(EXIT0, [], Outcome(OutcomeKind.FINISHED, "x"))], max_restarts=3)
     backend.launch = lambda attempt, healthy: Launch(["/nonexistent/darknet"], Path("."), {})
     assert s.run_to_end(resuming=False) == 1
     assert "restart" not in kinds(run) and "cannot start /nonexistent/darknet" in run.read_state()["reason"]
 
 
 def test_engine_done_ends_a_process_that_hangs_after_its_work(tmp_path):
-    from pipeline.train.base import ENGINE_DONE
+    from pipeline.train.protocol import ENGINE_DONE
 
     hang = ("import time; time.sleep(60)", [Note(ENGINE_DONE, "toy_final.weights is complete")],
-            Outcome(FINISHED, "final written"))
+            Outcome(OutcomeKind.FINISHED, "final written"))
     s, backend, run = make(tmp_path, [hang])
     seen = []
-    backend.outcome = lambda rc: seen.append(rc) or Outcome(FINISHED, "final written")
+    backend.outcome = lambda rc: seen.append(rc) or Outcome(OutcomeKind.FINISHED, "final written")
     assert s.run_to_end(resuming=False) == 0
     assert seen == [0] and "engine-done" in kinds(run)
 
 
 def test_map_evaluations_keep_the_last_and_the_best(tmp_path):
-    from pipeline.train.base import METRIC
+    from pipeline.train.protocol import METRIC
 
     notes = [Note(METRIC, data={"map": m, "done": d}) for m, d in ((0.2, 100), (0.5, 200), (0.5, 200),
                                                                    (0.3, 300))]
-    s, backend, run = make(tmp_path, [(EXIT0, notes, Outcome(FINISHED, "done"))])
+    s, backend, run = make(tmp_path, [(EXIT0, notes, Outcome(OutcomeKind.FINISHED, "done"))])
     assert s.run_to_end(resuming=False) == 0
     record = run.read_state()["map"]
     assert record["last"] == {"map": 0.3, "done": 300} and record["best"] == {"map": 0.5, "done": 200}
@@ -234,7 +235,7 @@ def test_each_supervisor_session_marks_its_engine_with_its_own_marker(tmp_path):
     code = f"import os; open({str(out)!r}, 'a').write(os.environ['YOLO_PIPELINE_RUN_ID'] + '\\n')"
     markers = []
     for _ in range(2):  # e.g. a run and its copy: same run_id, never the same marker
-        s, backend, run = make(tmp_path, [(code, [], Outcome(FINISHED, "done"))])
+        s, backend, run = make(tmp_path, [(code, [], Outcome(OutcomeKind.FINISHED, "done"))])
         assert s.run_to_end(resuming=False) == 0
         markers.append(run.read_state()["marker"])
     assert markers[0] != markers[1] and all(m.startswith("x:") for m in markers)
@@ -245,10 +246,11 @@ def test_start_up_heartbeats_keep_the_grace_until_training_reports(tmp_path, mon
     """A label scan that prints (a heartbeat) but has not trained yet is not a stall."""
     import time
 
-    from pipeline.train.base import HEARTBEAT
+    from pipeline.train.protocol import HEARTBEAT
 
     monkeypatch.setattr(sup, "STARTUP_GRACE", 3.0)
-    s, backend, run = make(tmp_path, [("import time; time.sleep(1.5)", [], Outcome(FINISHED, "done"))],
+    s, backend, run = make(tmp_path, [("import time; time.sleep(1.5)", [], Outcome(OutcomeKind.FINISHED,
+                                                                                   "done"))],
                            stall_minutes=0.005)  # 0.3 s
     started = time.time()
 
@@ -263,7 +265,7 @@ def test_start_up_heartbeats_keep_the_grace_until_training_reports(tmp_path, mon
 
 
 def test_a_run_ended_early_keeps_its_done_count(tmp_path):
-    early = Outcome(FINISHED, "Ultralytics ended early: patience=5 ...", at=17)
+    early = Outcome(OutcomeKind.FINISHED, "Ultralytics ended early: patience=5 ...", at=17)
     s, backend, run = make(tmp_path, [(EXIT0, [Note(PROGRESS, data={"done": 17, "total": 100})], early)])
     assert s.run_to_end(resuming=False) == 0
     state = run.read_state()
@@ -277,7 +279,7 @@ def test_low_disk_is_said_before_an_attempt_and_named_in_a_stall(tmp_path, monke
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     monkeypatch.setattr(sup, "STARTUP_GRACE", 0.0)
-    hang = ("import time; time.sleep(60)", [], Outcome(CRASHED, "never used"))
+    hang = ("import time; time.sleep(60)", [], Outcome(OutcomeKind.CRASHED, "never used"))
     s, backend, run = make(tmp_path, [hang], stall_minutes=0.01, max_restarts=0)
     assert s.run_to_end(resuming=False) == 1
     events = run.read_events()

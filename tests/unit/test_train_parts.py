@@ -26,8 +26,9 @@ from pipeline.train.options import (
     parse_engine_args,
     resolve_model,
 )
+from pipeline.train.protocol import OutcomeKind
 from pipeline.train.runs import alive, effective_status, process_start_time
-from pipeline.train.watchdog import EXPLOSION, NAN, LossWatch, NanStreak
+from pipeline.train.watchdog import LossWatch, NanStreak
 from pipeline.ultralytics.worker import trim_results
 
 REAL_LOGS = Path(__file__).parents[1] / "data" / "logs"
@@ -35,11 +36,11 @@ REAL_LOGS = Path(__file__).parents[1] / "data" / "logs"
 
 @pytest.mark.parametrize("losses, warm, verdicts", [
     ([5.0, 4.0, 30.0], [False] * 3, [None, None, None]),          # 7.5 x min: fine
-    ([5.0, 4.0, 41.0], [False] * 3, [None, None, EXPLOSION]),     # over 10 x min 4.0
-    ([5.0, float("nan")], [False] * 2, [None, NAN]),
-    ([5.0, float("-inf")], [False] * 2, [None, NAN]),
+    ([5.0, 4.0, 41.0], [False] * 3, [None, None, OutcomeKind.EXPLOSION]),     # over 10 x min 4.0
+    ([5.0, float("nan")], [False] * 2, [None, OutcomeKind.NAN]),
+    ([5.0, float("-inf")], [False] * 2, [None, OutcomeKind.NAN]),
     ([0.1, 500.0, 1.0], [True, True, False], [None, None, None]),  # warm-up sets no minimum
-    ([float("nan")], [True], [NAN]),                                # NaN counts even in warm-up
+    ([float("nan")], [True], [OutcomeKind.NAN]),                                # NaN counts even in warm-up
 ])
 def test_loss_watch(losses, warm, verdicts):
     w = LossWatch(10.0)
@@ -194,7 +195,7 @@ def test_the_worker_raises_on_three_nan_batches_and_reports_it(tmp_path):
     trainer.loss_items = {"box": 1.0, "cls": float("inf")}
     with pytest.raises(LossVerdict) as raised:
         reporter.on_train_batch_end(trainer)
-    assert raised.value.kind == NAN and "epoch 5, batch 4" in str(raised.value)
+    assert raised.value.kind == OutcomeKind.NAN and "epoch 5, batch 4" in str(raised.value)
     lines = [json.loads(x) for x in run.progress.read_text().splitlines()]
     assert lines[-1]["kind"] == "nan" and lines[-1]["epoch"] == 5 and lines[-1]["loss"] == [1.0, None]
 
@@ -242,8 +243,8 @@ def test_one_nan_batch_does_not_make_the_epoch_nan(tmp_path):
 def test_an_early_stop_by_patience_is_said_and_keeps_the_epochs_done(tmp_path):
     from types import SimpleNamespace
 
-    from pipeline.train.base import FINISHED
     from pipeline.train.options import TrainOptions
+    from pipeline.train.protocol import OutcomeKind
     from pipeline.train.runs import RunFolder
     from pipeline.ultralytics.backend import UltralyticsBackend
     from pipeline.ultralytics.worker import _early_stop
@@ -257,7 +258,7 @@ def test_an_early_stop_by_patience_is_said_and_keeps_the_epochs_done(tmp_path):
     backend.ended, backend.early = None, None
     backend._note({"kind": "finished", "epochs": 100, "done": 17, "early": why})
     outcome = backend.outcome(0)
-    assert outcome.kind == FINISHED and outcome.at == 17 and "patience=5" in outcome.detail
+    assert outcome.kind == OutcomeKind.FINISHED and outcome.at == 17 and "patience=5" in outcome.detail
 
 
 def test_a_failed_attempt_names_the_engines_exception_and_its_log(tmp_path):

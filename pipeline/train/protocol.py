@@ -7,9 +7,8 @@ generic (the restart policy, stalls, stop requests, state.json, ETA) is the supe
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -23,8 +22,20 @@ HEARTBEAT = "heartbeat"    # the engine is alive (e.g. validating) but has no ne
 METRIC = "metric"          # data: map (a fraction), done (the iteration or epoch it measures)
 ENGINE_DONE = "engine-done"  # the engine's work is complete; end it even if it does not exit
 
-# Outcome kinds
-FINISHED, STOPPED, FAILED, CRASHED = "finished", "stopped", "failed", "crashed"
+
+
+class OutcomeKind(StrEnum):
+    """How an attempt ended: the engine's own end, or a watchdog verdict. The values are the
+    words of events.jsonl and state.json."""
+
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    #: No retry helps (a bad argument, a missing file, a binary that cannot start).
+    FAILED = "failed"
+    CRASHED = "crashed"
+    NAN = "nan"
+    EXPLOSION = "explosion"
+    STALL = "stall"
 
 
 @dataclass(slots=True)
@@ -53,10 +64,9 @@ class Launch:
 
 @dataclass(slots=True)
 class Outcome:
-    """How an attempt ended: FINISHED, STOPPED, FAILED (no retry helps) or CRASHED, or a
-    watchdog verdict (nan, explosion, stall)."""
+    """How an attempt ended (an OutcomeKind) and why, in words."""
 
-    kind: str
+    kind: OutcomeKind
     detail: str = ""
     #: The unit (iteration, epoch) where a verdict struck, when known.
     at: int | None = None
@@ -86,50 +96,3 @@ class Backend(Protocol):
     def request_stop(self, pid: int, at_epoch_end: bool = False) -> float:
         """Ask the engine to stop at a safe point (the end of the epoch, if it has epochs and
         `at_epoch_end`); the seconds to wait, while no sign of life comes, before killing."""
-
-
-class LineTail:
-    """Reads the complete lines appended to a file since the last call (partial lines wait)."""
-
-    def __init__(self, path: Path, start_at_end: bool = False) -> None:
-        self.path = path
-        self.offset = path.stat().st_size if start_at_end and path.exists() else 0
-        self.rest = b""
-
-    def lines(self, final: bool = False) -> list[str]:
-        """New lines; `final=True` also returns a last line without a newline."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        data = self.rest + data
-        # darknet and tqdm also end lines with a bare CR
-        parts = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        self.rest = b"" if final else parts.pop()
-        return [p.decode("utf-8", "replace") for p in parts if p or not final]
-
-
-def copy_atomic(src: str | Path, dest: Path) -> int:
-    """Copy `src` to `dest` through a temp file, fsync and rename; returns the size.
-
-    On any error (a full disk) the temp file is removed and `dest` is left as it was.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    size = 0
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-                size += len(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return size
