@@ -67,5 +67,12 @@ demo: setup darknet darknet-ab
 bench: setup
 	$(PY) tools/bench.py --out bench/results.md
 
+# On a GPU machine (at most 8 min, one GPU): plain Ultralytics vs `train`, ETA errors, bench
+# train 16..128, SIGKILL + resume, DDP with two GPUs -> work/gpu-check/gpu-check.{json,md}.
+# Without a GPU: one line, exit 0. `tools/gpu_check.py --cpu-tiny` runs the same steps on the CPU.
+.PHONY: gpu-check
+gpu-check: setup
+	$(PY) tools/gpu_check.py
+
 clean:
 	rm -rf demo bench/work .pytest_cache
