@@ -195,6 +195,18 @@ def _early_stop(trainer, done: int) -> str | None:
     return f"stopped at epoch {done} of {trainer.epochs}"
 
 
+def _no_amp_download() -> None:
+    """Ultralytics' AMP check on a GPU downloads yolo26n.pt to compare FP32 and AMP outputs;
+    nothing may download here, so the check is skipped and AMP stays on (`-- amp=False` turns
+    it off; the NaN advice says so)."""
+    import ultralytics.engine.trainer as trainer_module
+
+    def skipped(model) -> bool:
+        print("AMP: Ultralytics' check skipped (it would download a model); amp stays on", flush=True)
+        return True
+    trainer_module.check_amp = skipped
+
+
 def _finite_weights(trainer) -> bool:
     """True when every parameter of the trained model is finite (a NaN step can poison them)."""
     model = getattr(trainer, "model", None)
@@ -351,6 +363,8 @@ def main(argv: list[str]) -> int:
 
     seed_offline_settings(Path(os.environ["YOLO_CONFIG_DIR"]))
     from ultralytics import YOLO
+
+    _no_amp_download()
 
     save_dir = run.engine_dir("ultralytics")
     data = str(Path(opts["cfgdir"]) / "data.yaml")

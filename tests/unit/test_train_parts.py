@@ -269,3 +269,17 @@ def test_a_failed_attempt_names_the_engines_exception_and_its_log(tmp_path):
     log.write_text("Traceback (most recent call last):\n  File x\nRuntimeError: CUDA error: no kernel image\n"
                    "See https://pytorch.org/docs for details\n")
     assert _last_error([log]) == "RuntimeError: CUDA error: no kernel image (see logs/attempt-01.log)"
+
+
+@pytest.mark.slow  # imports torch
+def test_the_worker_never_downloads_for_the_amp_check():
+    import ultralytics.engine.trainer as trainer_module
+
+    from pipeline.ultralytics.worker import _no_amp_download
+
+    original = trainer_module.check_amp
+    try:
+        _no_amp_download()
+        assert trainer_module.check_amp(object()) is True  # no model loaded, nothing fetched
+    finally:
+        trainer_module.check_amp = original
