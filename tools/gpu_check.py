@@ -167,7 +167,7 @@ def end_group(proc: subprocess.Popen) -> None:
 
 def sweep(out: Path) -> int:
     """SIGKILL what is left of every run under `out` (engines, DDP ranks); the count."""
-    from pipeline.train.supervisor import kill_marked
+    from pipeline.train.processes import kill_marked
 
     killed = 0
     for info in out.glob("**/run.json"):

@@ -23,8 +23,8 @@ from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
 from pipeline.io import LineTail, atomic_write
 from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.processes import kill_group
 from pipeline.train.runs import RunFolder
-from pipeline.train.supervisor import kill_group
 from pipeline.ultralytics.env import worker_env
 
 PROBE_BATCHES = 8

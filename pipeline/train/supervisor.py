@@ -10,7 +10,6 @@ at most once a second and at every change of status.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
 import shutil
@@ -25,6 +24,8 @@ from collections.abc import Callable
 from pipeline.train.eta import epoch_eta, iteration_eta
 from pipeline.train.notify import notify
 from pipeline.train.options import TrainOptions
+from pipeline.train.policy import Decision, RestartPolicy
+from pipeline.train.processes import die_with_parent, kill_group, kill_marked
 from pipeline.train.protocol import (
     CHECKPOINT,
     ENGINE_DONE,
@@ -51,11 +52,6 @@ LOW_DISK_BYTES = 500_000_000
 STATE_EVENTS = 50
 #: Seconds before the first progress line counts as a stall (model build, label scan).
 STARTUP_GRACE = 600.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Supervisor:
@@ -74,8 +70,8 @@ class Supervisor:
         self.last_write = 0.0
         self.last_warning = 0.0
         self.checkpoints_since_restart = 0
-        self.last_failure: tuple[str, int | None] | None = None
-        self.changed_since_failure = False
+        self.policy = RestartPolicy(max_restarts=opts.max_restarts, on_nan=opts.on_nan, backend=backend.name,
+                                    unit=backend.unit)
         self.monitor = ResourceMonitor(
             run.root, opts.sample_seconds, run_gpus(opts.backend, opts.device, opts.gpus),
             backend=opts.backend, workers=opts.workers if opts.backend == "ultralytics" else None,
@@ -191,8 +187,6 @@ class Supervisor:
                     f"supervisor pid {os.getpid()}" + (f", after status {self.state.get('previous')}"
                                                       if resuming and self.state.get("previous") else ""))
         healthy_only = False
-        restarts_here = 0
-        first: Outcome | None = None
         while True:
             self.state["attempts"] += 1
             attempt = self.state["attempts"]
@@ -205,53 +199,43 @@ class Supervisor:
                 self._set_status("finished", "already complete")
                 return EXIT_FINISHED
             outcome = self._attempt(attempt, launch)
-            if outcome.kind == OutcomeKind.FINISHED:
-                self.state["eta_seconds"] = 0
-                if outcome.at is not None:  # ended early (patience, time=): done stays what it is
-                    self.state["done"], self.state["ended_early"] = outcome.at, outcome.detail
-                else:
-                    self.state["done"] = self.state.get("total") or self.state["done"]
-                self._event("finished", outcome.detail)
-                self._set_status("finished", outcome.detail)
-                return EXIT_FINISHED
-            if outcome.kind == OutcomeKind.STOPPED:
-                self._event("stopped", outcome.detail)
-                self._set_status("stopped", outcome.detail)
-                return EXIT_STOPPED
-            self._event(outcome.kind, outcome.detail)
-            if outcome.kind == OutcomeKind.FAILED:
-                self._set_status("failed", outcome.detail)
-                return EXIT_FAILED
-            if outcome.kind == OutcomeKind.NAN and self.opts.on_nan == "stop":
-                self._set_status("failed", f"{outcome.detail} (--on-nan stop)")
-                return EXIT_FAILED
-            if self.checkpoints_since_restart:  # a healthy checkpoint since: the budget refills
-                restarts_here, first = 0, None
+            if outcome.kind not in (OutcomeKind.FINISHED, OutcomeKind.STOPPED):
+                self._event(outcome.kind, outcome.detail)
+            decision = self.policy.decide(outcome, checkpoints=self.checkpoints_since_restart)
             self.checkpoints_since_restart = 0
-            first = first or outcome
-            if restarts_here >= self.opts.max_restarts:
-                reason = f"gave up after {restarts_here} restart(s): {outcome.kind}: {outcome.detail}"
-                if first.detail != outcome.detail:
-                    reason += f" (first: {first.kind}: {first.detail})"
-                self._event("gave-up", reason + self._nan_advice(outcome))
-                self._set_status("failed", reason + self._nan_advice(outcome))
-                return EXIT_FAILED
-            if (repeat := self._same_failure(outcome)) is not None:
-                self._event("gave-up", repeat)
-                self._set_status("failed", repeat)
-                return EXIT_FAILED
-            restarts_here += 1
+            if decision.action != "restart":
+                return self._end(decision, outcome)
             self.state["restarts"] += 1
-            healthy_only = outcome.kind in (OutcomeKind.NAN, "explosion")
+            healthy_only = decision.healthy_only
             where = "the last healthy checkpoint" if healthy_only else "the last checkpoint"
             changed = self._remedy(outcome)
-            self._event("restart", f"restart {restarts_here}/{self.opts.max_restarts} from {where} "
-                                   f"after {outcome.kind}" + (f", with {changed}" if changed else ""))
+            self._event("restart", f"restart {decision.restart}/{self.opts.max_restarts} from {where} "
+                                   f"{decision.reason}" + (f", with {changed}" if changed else ""))
             self._notify("restarting", self.state["events"][-1]["detail"])
-            if self._sleep(min(2.0 ** restarts_here, 30.0)):
+            if self._sleep(min(2.0 ** decision.restart, 30.0)):
                 self._event("stopped", "stop requested while waiting to restart")
                 self._set_status("stopped", "stop requested")
                 return EXIT_STOPPED
+
+    def _end(self, decision: Decision, outcome: Outcome) -> int:
+        """Record how the run ended (finished, stopped, failed or gave up); its exit code."""
+        if decision.action == "finish":
+            self.state["eta_seconds"] = 0
+            if outcome.at is not None:  # ended early (patience, time=): done stays what it is
+                self.state["done"], self.state["ended_early"] = outcome.at, outcome.detail
+            else:
+                self.state["done"] = self.state.get("total") or self.state["done"]
+            self._event("finished", outcome.detail)
+            self._set_status("finished", outcome.detail)
+            return EXIT_FINISHED
+        if decision.action == "stop":
+            self._event("stopped", outcome.detail)
+            self._set_status("stopped", outcome.detail)
+            return EXIT_STOPPED
+        if decision.gave_up:
+            self._event("gave-up", decision.reason)
+        self._set_status("failed", decision.reason)
+        return EXIT_FAILED
 
     def _remedy(self, outcome: Outcome) -> str | None:
         """With --on-nan lower-lr, let the backend change what made the loss non-finite."""
@@ -260,27 +244,9 @@ class Supervisor:
             return None
         changed = remedy(outcome)
         if changed:
-            self.changed_since_failure = True
+            self.policy.remedied()
             self._event("remedy", changed)
         return changed
-
-    def _same_failure(self, outcome: Outcome) -> str | None:
-        """A failure at the same point as the previous one, restarted with nothing changed,
-        will come back (same seed, same data order): the reason to stop, else None."""
-        previous, self.last_failure = self.last_failure, (outcome.kind, outcome.at)
-        unchanged, self.changed_since_failure = not self.changed_since_failure, False
-        if outcome.at is None or previous != (outcome.kind, outcome.at) or not unchanged:
-            return None
-        return (f"{outcome.kind} again at {self.backend.unit} {outcome.at} after a restart with nothing "
-                f"changed: it will repeat{self._nan_advice(outcome)}")
-
-    def _nan_advice(self, outcome: Outcome) -> str:
-        if outcome.kind != OutcomeKind.NAN:
-            return ""
-        if self.backend.name == "darknet":
-            return ("; lower learning_rate or lengthen burn_in in the cfg (or --on-nan lower-lr, which "
-                    "halves the rate and lengthens burn-in at each restart), and check the labels")
-        return "; lower lr0 (-- lr0=...), try amp=False, and check the labels"
 
     def _low_disk(self) -> str | None:
         """Free space where the run lives, in words, when it is below LOW_DISK_BYTES or below three
@@ -312,7 +278,7 @@ class Supervisor:
                                         stderr=subprocess.STDOUT,
                                         stdin=subprocess.PIPE if launch.stdin_text else subprocess.DEVNULL,
                                         start_new_session=True,
-                                        preexec_fn=_die_with_parent if launch.die_with_parent else None)
+                                        preexec_fn=die_with_parent if launch.die_with_parent else None)
             if launch.stdin_text and proc.stdin:
                 with contextlib.suppress(OSError):
                     proc.stdin.write(launch.stdin_text.encode())
@@ -453,32 +419,3 @@ class Supervisor:
                 self._event("eta", f"{percent}% done: finish predicted at "
                                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finish))}",
                             percent=percent, predicted_finish=round(finish, 1))
-
-
-def kill_marked(marker_value: str | None) -> int:
-    """SIGKILL every process whose environment carries this supervisor session's marker
-    (state.json "marker": run_id:session); the count."""
-    if not marker_value:
-        return 0
-    marker = f"YOLO_PIPELINE_RUN_ID={marker_value}".encode()
-    killed = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if marker in f.read().split(b"\0"):
-                    os.kill(int(entry.name), signal.SIGKILL)
-                    killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the engine's process group (it runs in a session of its own)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
