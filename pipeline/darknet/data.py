@@ -88,24 +88,24 @@ def _keys(data: DataFile, out: Findings) -> None:
     known = DATA_KEYS + OTHER_DATA_KEYS
     for ln in data.lines:
         if ln.is_junk:
-            out.add(Finding("junk-line", ERROR, data.path, ln.number,
-                            f"darknet cannot read {ln.raw.strip()!r} (no '=')"))
+            out.add(Finding(rule="junk-line", severity=ERROR, file=data.path, line=ln.number,
+                            message=f"darknet cannot read {ln.raw.strip()!r} (no '=')"))
         elif ln.key and "#" in ln.value:
-            out.add(Finding("inline-comment", WARNING, data.path, ln.number,
-                            f"darknet has no end-of-line comments: {ln.key} is read as "
+            out.add(Finding(rule="inline-comment", severity=WARNING, file=data.path, line=ln.number,
+                            message=f"darknet has no end-of-line comments: {ln.key} is read as "
                             f"{ln.value!r}"))
         if ln.key and ln.key not in known:
             hint = difflib.get_close_matches(ln.key, DATA_KEYS, n=1)
             also = f" (did you mean {hint[0]}?)" if hint else ""
-            out.add(Finding("data-unknown-key", WARNING, data.path, ln.number,
-                            f"darknet does not read {ln.key}={also}"))
+            out.add(Finding(rule="data-unknown-key", severity=WARNING, file=data.path, line=ln.number,
+                            message=f"darknet does not read {ln.key}={also}"))
     for key in ("valid", "names", "backup"):
         if data.get(key) is None:
             why = {"backup": "pjreddie then saves weights to /backup/",
                    "valid": "darknet validates and computes mAP on it",
                    "names": "class names for detections; checked against classes"}[key]
-            out.add(Finding("data-key-missing", ERROR if key == "backup" else WARNING,
-                            data.path, 0, f"no {key}= ({why})"))
+            out.add(Finding(rule="data-key-missing", severity=ERROR if key == "backup" else WARNING,
+                            file=data.path, line=0, message=f"no {key}= ({why})"))
 
 
 def _path(data: DataFile, key: str, out: Findings, must_exist: bool) -> str | None:
@@ -115,14 +115,14 @@ def _path(data: DataFile, key: str, out: Findings, must_exist: bool) -> str | No
     raw = data.raw_value(key) or ""
     value = ln.value
     if any(c in raw for c in " \t") and "#" not in raw:
-        out.add(Finding("data-path-space", ERROR, data.path, ln.number,
-                        f"darknet removes spaces: {key} {raw!r} is read as {value!r}"))
+        out.add(Finding(rule="data-path-space", severity=ERROR, file=data.path, line=ln.number,
+                        message=f"darknet removes spaces: {key} {raw!r} is read as {value!r}"))
     if not os.path.isabs(value):
-        out.add(Finding("data-path-relative", ERROR, data.path, ln.number,
-                        f"{key}={value} is relative: it depends on darknet's working folder"))
+        out.add(Finding(rule="data-path-relative", severity=ERROR, file=data.path, line=ln.number,
+                        message=f"{key}={value} is relative: it depends on darknet's working folder"))
     if must_exist and not os.path.isfile(value):
-        out.add(Finding("data-path-missing", ERROR, data.path, ln.number,
-                        f"{key} file {value} does not exist"))
+        out.add(Finding(rule="data-path-missing", severity=ERROR, file=data.path, line=ln.number,
+                        message=f"{key} file {value} does not exist"))
     return value
 
 
@@ -130,11 +130,12 @@ def _names(path: str, classes: int, data: DataFile, out: Findings) -> None:
     names = read_names(path)
     for i, n in enumerate(names, 1):
         if not n:
-            out.add(Finding("names-empty", WARNING, path, i, "empty line: darknet counts it"))
+            out.add(Finding(rule="names-empty", severity=WARNING, file=path, line=i,
+                            message="empty line: darknet counts it"))
     if len(names) != classes:
         ln = data.find("classes")
-        out.add(Finding("names-count", ERROR, data.path, ln.number if ln else 0,
-                        f"classes={classes} but {path} has {len(names)} lines"))
+        out.add(Finding(rule="names-count", severity=ERROR, file=data.path, line=ln.number if ln else 0,
+                        message=f"classes={classes} but {path} has {len(names)} lines"))
 
 
 def _list(list_path: str, fork: str, classes: int, out: Findings) -> int:
@@ -153,7 +154,7 @@ def _list(list_path: str, fork: str, classes: int, out: Findings) -> int:
 def _image(list_path: str, number: int, image: str, fork: str, label_of, classes: int,
            out: Findings) -> None:
     def add(rule: str, message: str, file: str = list_path, line: int = number) -> None:
-        out.add(Finding(rule, ERROR, file, line, message))
+        out.add(Finding(rule=rule, severity=ERROR, file=file, line=line, message=message))
 
     if not os.path.isabs(image):
         add(RELATIVE_PATH, f"{image} is relative: darknet resolves it from its working folder")

@@ -27,7 +27,7 @@ ERROR, WARNING = "error", "warning"
 _STRING_KEYS = ("activation", "policy", "mask", "anchors", "steps", "scales", "layers")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One problem: rule id, severity, file, 1-based line (0: whole file), message."""
 
@@ -71,7 +71,7 @@ def reference_classes(ctx: LintContext) -> int | None:
 
 
 def _f(ctx: LintContext, rule: str, severity: str, line: int, message: str) -> Finding:
-    return Finding(rule, severity, ctx.path, line, message)
+    return Finding(rule=rule, severity=severity, file=ctx.path, line=line, message=message)
 
 
 def rule_parse(ctx: LintContext) -> Iterator[Finding]:

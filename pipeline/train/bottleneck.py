@@ -1,6 +1,6 @@
 """What limits a training, read from a window of resource samples (RUN/resources.jsonl).
 
-Pure functions: `check(samples, ...)` returns a `Finding(kind, message)` for each resource
+Pure functions: `check(samples, ...)` returns a `Bottleneck(kind, message)` for each resource
 that holds the run back over the recent window (the keys of a sample are documented in
 pipeline/train/resources.py). Each rule looks at medians over the window, so one odd sample
 never raises a finding. Kinds:
@@ -53,7 +53,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Bottleneck:
     """One resource that limits the run: `kind` (see the module doc) and a one-line message."""
 
     kind: str
@@ -66,7 +66,7 @@ class Once:
     def __init__(self, raised: Iterable[str] = ()) -> None:
         self.raised: set[str] = set(raised)
 
-    def new(self, findings: Iterable[Finding]) -> list[Finding]:
+    def new(self, findings: Iterable[Bottleneck]) -> list[Bottleneck]:
         """The findings whose kind is new (and marks them raised)."""
         fresh = []
         for f in findings:
@@ -89,10 +89,10 @@ def window(samples: list[dict], limits: Limits, settled: bool = True) -> list[di
 
 
 def check(samples: list[dict], *, backend: str = "ultralytics", workers: int | None = None,
-          cache: str | None = None, limits: Limits | None = None) -> list[Finding]:
+          cache: str | None = None, limits: Limits | None = None) -> list[Bottleneck]:
     """Every rule over the recent window; the findings (none for a healthy run).
 
-    Example: `check(samples, workers=2)` -> [Finding("loader", "the data loader is ...")].
+    Example: `check(samples, workers=2)` -> [Bottleneck("loader", "the data loader is ...")].
     """
     limits = limits or Limits()
     found = [_cpu_rule(samples, backend, workers, cache, limits), _disk_rule(samples, backend, limits),
@@ -123,7 +123,7 @@ def _cores(w: list[dict]) -> int:
 
 
 def _cpu_rule(samples: list[dict], backend: str, workers: int | None, cache: str | None,
-              limits: Limits) -> Finding | None:
+              limits: Limits) -> Bottleneck | None:
     """`loader` or `cpu`: GPUs mostly idle while the CPU side is saturated (GPU runs only)."""
     w = window(samples, limits)
     gpu, tree, machine = _gpu_util(w), _med(w, "cpu_tree"), _med(w, "cpu_machine")
@@ -139,23 +139,23 @@ def _cpu_rule(samples: list[dict], backend: str, workers: int | None, cache: str
         per_gpu = " per GPU" if ngpu > 1 else ""
         who = "the main process loading images itself" if workers == 0 else \
             f"{workers} worker{'s' if workers != 1 else ''} + the main process{per_gpu}"
-        return Finding("loader", f"the data loader is the bottleneck: {head}, CPU "
+        return Bottleneck("loader", f"the data loader is the bottleneck: {head}, CPU "
                                  f"{100 * used / can_use:.0f}% of the {can_use} cores it may use ({who}); "
                                  f"raise --workers (now {workers}, {cores} cores here){ram}")
     if used >= limits.cpu_busy * can_use:
         more = "more workers cannot help: " if workers is not None else ""
         size = "a smaller --imgsz, lighter augmentation" if backend == "ultralytics" else \
             "a smaller width/height in the cfg"
-        return Finding("cpu", f"the CPU is the bottleneck: {head}, the training uses {used:.1f} of "
+        return Bottleneck("cpu", f"the CPU is the bottleneck: {head}, the training uses {used:.1f} of "
                               f"{cores} cores; {more}{size}{ram.replace(' or use', ',')} or more cores")
     if machine is not None and machine >= limits.machine_busy:
-        return Finding("cpu", f"the CPU is the bottleneck: {head}, the machine's CPU {machine:.0f}% busy "
+        return Bottleneck("cpu", f"the CPU is the bottleneck: {head}, the machine's CPU {machine:.0f}% busy "
                               f"while the training uses {used:.1f} of {cores} cores: other processes "
                               "take the cores the data loader needs")
     return None
 
 
-def _disk_rule(samples: list[dict], backend: str, limits: Limits) -> Finding | None:
+def _disk_rule(samples: list[dict], backend: str, limits: Limits) -> Bottleneck | None:
     """`disk`: heavy reading while the cores (and the GPUs, if any) mostly wait."""
     w = window(samples, limits)
     read, tree = _med(w, "read_mbps"), _med(w, "cpu_tree")
@@ -168,7 +168,7 @@ def _disk_rule(samples: list[dict], backend: str, limits: Limits) -> Finding | N
     where = f", GPU {gpu:.0f}% busy" if gpu is not None else ""
     wait = f", CPU waiting on I/O {iowait:.0f}%" if iowait else ""
     cache = "cache=ram if the images fit in memory, or " if backend == "ultralytics" else ""
-    return Finding("disk", f"reading from disk is the bottleneck: {read:.0f} MB/s read while the "
+    return Bottleneck("disk", f"reading from disk is the bottleneck: {read:.0f} MB/s read while the "
                            f"training uses {tree / 100:.1f} of {cores} cores{where}{wait}; use {cache}"
                            "a copy of the dataset on a faster local disk")
 
@@ -182,7 +182,7 @@ def _per_gpu(w: list[dict]) -> dict[int, list[dict]]:
     return out
 
 
-def _gpu_memory_rule(samples: list[dict], limits: Limits) -> list[Finding]:
+def _gpu_memory_rule(samples: list[dict], limits: Limits) -> list[Bottleneck]:
     """`gpu-memory`: a GPU whose memory stays nearly full."""
     found = []
     for index, readings in _per_gpu(window(samples, limits)).items():
@@ -190,7 +190,7 @@ def _gpu_memory_rule(samples: list[dict], limits: Limits) -> list[Finding]:
                   and g.get("mem_total_mb")]
         if shares and median(shares) >= limits.mem_full:
             last = readings[-1]
-            found.append(Finding("gpu-memory", (
+            found.append(Bottleneck("gpu-memory", (
                 f"GPU {index} memory nearly full: {last['mem_mb'] / 1024:.1f} of "
                 f"{last['mem_total_mb'] / 1024:.1f} GB ({100 * median(shares):.0f}%, device-wide); "
                 "an out-of-memory crash is close: lower --batch or --imgsz")))
@@ -198,9 +198,9 @@ def _gpu_memory_rule(samples: list[dict], limits: Limits) -> list[Finding]:
     return found
 
 
-def _throttle_rule(samples: list[dict], limits: Limits) -> list[Finding]:
+def _throttle_rule(samples: list[dict], limits: Limits) -> list[Bottleneck]:
     """`thermal` / `power`: a GPU whose clocks are lowered in most of the window."""
-    found: dict[str, Finding] = {}
+    found: dict[str, Bottleneck] = {}
     for index, readings in _per_gpu(window(samples, limits, settled=False)).items():
         known = [g for g in readings if g.get("throttle") is not None]
         if not known:
@@ -210,20 +210,20 @@ def _throttle_rule(samples: list[dict], limits: Limits) -> list[Finding]:
         temps = [g["temp_c"] for g in known if g.get("temp_c") is not None]
         if thermal >= limits.throttle_share and "thermal" not in found:
             temp = f", {max(temps)} °C" if temps else ""
-            found["thermal"] = Finding("thermal", (
+            found["thermal"] = Bottleneck("thermal", (
                 f"GPU {index} is slowed down for heat in {100 * thermal:.0f}% of the last "
                 f"{limits.window_s:.0f} s{temp}: its clocks are lowered; check its cooling and airflow"))
         if power >= limits.throttle_share and "power" not in found:
             limit = known[-1].get("power_limit_w")
             at = f" ({limit:.0f} W)" if limit else ""
-            found["power"] = Finding("power", f"GPU {index} is held at its power limit{at} in "
+            found["power"] = Bottleneck("power", f"GPU {index} is held at its power limit{at} in "
                                               f"{100 * power:.0f}% of the last {limits.window_s:.0f} s: its "
                                               "clocks are lowered; usual under full load unless the limit "
                                               "was lowered (nvidia-smi -q -d POWER)")
     return list(found.values())
 
 
-def _swap_rule(samples: list[dict], backend: str, limits: Limits) -> Finding | None:
+def _swap_rule(samples: list[dict], backend: str, limits: Limits) -> Bottleneck | None:
     """`swap`: the machine's swap in use and growing over the window."""
     w = window(samples, limits, settled=False)
     swaps = [s["swap_mb"] for s in w if isinstance(s.get("swap_mb"), (int, float))]
@@ -234,6 +234,6 @@ def _swap_rule(samples: list[dict], backend: str, limits: Limits) -> Finding | N
     fix = "lower --workers or --batch, or cache=disk instead of cache=ram" if backend == "ultralytics" \
         else "lower the batch in the cfg or stop other programs"
     grew = swaps[-1] - swaps[0]
-    return Finding("swap", f"the machine is swapping: swap {swaps[-1]:.0f} MB, +{grew:.0f} MB "
+    return Bottleneck("swap", f"the machine is swapping: swap {swaps[-1]:.0f} MB, +{grew:.0f} MB "
                            f"in {w[-1]['t'] - w[0]['t']:.0f} s{left} (training RSS "
                            f"{w[-1].get('rss_mb') or 0:.0f} MB); {fix}, before it slows to a crawl")

@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.train.bottleneck import Finding, Limits, Once, check
+from pipeline.train.bottleneck import Bottleneck, Limits, Once, check
 from pipeline.train.sampler import TreeReading, gpu_reading, nvml_handle, read_tree
 
 RESOURCES_FILE = "resources.jsonl"
@@ -113,7 +113,7 @@ class ResourceMonitor:
         self.write_errors = 0
         self.sample_errors = 0
         self._once = Once(raised)
-        self._pending: list[Finding] = []
+        self._pending: list[Bottleneck] = []
         self._latest: dict | None = None
         self._window: deque[dict] = deque()
         self._lock = threading.Lock()
@@ -160,7 +160,7 @@ class ResourceMonitor:
         with self._lock:
             return None if self._latest is None else dict(self._latest)
 
-    def take_findings(self) -> list[Finding]:
+    def take_findings(self) -> list[Bottleneck]:
         """Findings raised since the last call (each kind once per run)."""
         with self._lock:
             found, self._pending = self._pending, []

@@ -3,7 +3,7 @@ the settling time): one case per kind, a healthy GPU run and healthy CPU runs ra
 
 from __future__ import annotations
 
-from pipeline.train.bottleneck import Finding, Limits, Once, check, window
+from pipeline.train.bottleneck import Bottleneck, Limits, Once, check, window
 
 T0 = 1_700_000_000.0
 # A healthy single-GPU Ultralytics run on a 16-core machine (--workers 2), as recorded.
@@ -30,7 +30,7 @@ def samples(n: int = 12, up0: float = 200.0, pid: int = 4242, **columns) -> list
     return rows
 
 
-def kinds(found: list[Finding]) -> list[str]:
+def kinds(found: list[Bottleneck]) -> list[str]:
     return [f.kind for f in found]
 
 
@@ -128,7 +128,7 @@ def test_the_window_waits_for_settling_and_enough_samples():
 
 def test_each_kind_is_raised_once():
     once = Once(raised=["swap"])
-    loader, swap = Finding("loader", "a"), Finding("swap", "b")
+    loader, swap = Bottleneck("loader", "a"), Bottleneck("swap", "b")
     assert once.new([loader, swap]) == [loader]
-    assert once.new([Finding("loader", "again"), Finding("disk", "c")]) == [Finding("disk", "c")]
+    assert once.new([Bottleneck("loader", "again"), Bottleneck("disk", "c")]) == [Bottleneck("disk", "c")]
     assert once.raised == {"loader", "swap", "disk"}
