@@ -110,13 +110,16 @@ def _hms(seconds: float) -> str:
                    "YOLO_PIPELINE_RUN/STATUS/REASON/EVENT in its environment.")
 @click.option("--sample-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Resource samples (CPU, memory, GPU, I/O) into RUN/resources.jsonl this often.")
+@click.option("--force", is_flag=True, help="--out holds a run: move it aside (RUN.replaced-TIME) and "
+                                            "start over. A run that never reached a checkpoint is "
+                                            "started over without it.")
 @click.option("--detach", is_flag=True, help="Return at once; the supervisor goes on in the background.")
 @click.option("--dry-run", is_flag=True, help="Print the engine command, the work and a time estimate "
                                                "from a short probe; train nothing.")
 @json_option
 def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, device, workers, seed,
           darknet_bin, fork, weights, map_each, keep_weights, gpus, on_nan, max_restarts, explode_factor,
-          stall_minutes, notify, sample_seconds, detach, dry_run, as_json):
+          stall_minutes, notify, sample_seconds, force, detach, dry_run, as_json):
     """Train from the folder `configs` wrote, supervised: NaN, crash and stall are caught,
     checkpoints kept, and the run can be resumed.
 
@@ -144,7 +147,7 @@ def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, 
         emit(result, as_json, _plan_text(result))
         return
     _finish(lambda progress: start_training(opts, detach=detach, argv=["yolo-pipeline", *sys.argv[1:]],
-                                            on_progress=progress), out, detach, as_json)
+                                            on_progress=progress, force=force), out, detach, as_json)
 
 
 def _finish(call, run: Path, detach: bool, as_json: bool) -> None:

@@ -44,7 +44,7 @@ def make_backend(run: RunFolder, opts: TrainOptions) -> Backend:
 
 
 def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] | None = None,
-                   on_progress: Callable[[dict], None] | None = None) -> int:
+                   on_progress: Callable[[dict], None] | None = None, force: bool = False) -> int:
     """Start a new run in `opts.out`; returns 0 finished, 1 failed, 130 stopped (0 when detached).
 
     Example: `start_training(TrainOptions(cfgdir=Path("cfg"), out=Path("runs/a"), epochs=3))`.
@@ -54,7 +54,8 @@ def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] 
     opts.cfgdir = opts.cfgdir.resolve()
     run = RunFolder(opts.out)
     existed = run.root.exists()
-    ensure_new_run_folder(run.root)
+    if note := ensure_new_run_folder(run.root, force=force):
+        print(f"note: {note}", file=sys.stderr)
     backend = make_backend(run, opts)
     try:
         prepared = backend.prepare()

@@ -238,12 +238,50 @@ def effective_status(state: dict, events: list[dict] | None = None, root: Path |
     return status
 
 
-def ensure_new_run_folder(root: Path) -> None:
-    """A new run needs an empty or absent folder (resume continues an existing one)."""
+def ensure_new_run_folder(root: Path, *, force: bool = False) -> str | None:
+    """Make `root` ready for a new run: absent or empty; a run that never got a checkpoint (a
+    wrong device or binary, a bad argument) is cleared, since it holds nothing of value;
+    `force` moves any other run aside to `ROOT.replaced-<time>` (nothing is deleted). A note
+    saying what was done, or None.
+    """
     if root.exists() and not root.is_dir():
         raise UserError(f"--out {root} is a file")
+    note = None
     if (root / "run.json").exists():
-        raise UserError(f"{root} already holds a run", f"continue it with `yolo-pipeline resume {root}`")
+        state = RunFolder(root).read_state()
+        if supervisor_alive(state, root) or lock_holder(root) is not None:
+            raise RunBusy(f"{root} is running (supervisor pid {state.get('pid')})",
+                          f"stop it first with `yolo-pipeline stop {root}`")
+        if not state.get("checkpoint") and not state.get("done"):
+            _clear(root)
+            note = f"{root} held a run that never reached a checkpoint: cleared and started again"
+        elif force:
+            aside = root.with_name(f"{root.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            root.rename(aside)
+            note = f"the previous run was moved to {aside}"
+        else:
+            raise UserError(f"{root} already holds a run ({state.get('status', 'unknown')}, "
+                            f"{state.get('done', 0)} {state.get('unit') or 'unit'}s done)",
+                            f"continue it with `yolo-pipeline resume {root}`, or start over with --force "
+                            "(the old run is moved aside, not deleted)")
     if root.is_dir() and any(root.iterdir()):
         raise UserError(f"--out {root} is not empty", "give a new folder for the run")
     os.makedirs(root, exist_ok=True)
+    return note
+
+
+#: What a run folder holds (all of it ours or the engine's): cleared for a run that never trained.
+_RUN_ENTRIES = ("run.json", "state.json", "events.jsonl", "progress.jsonl", "resources.jsonl",
+                "supervisor.log", ".reserve", ".lock", "logs", "checkpoints", "ultralytics", "darknet",
+                "tensorboard", "summary", "evaluation")
+
+
+def _clear(root: Path) -> None:
+    import shutil
+
+    for name in _RUN_ENTRIES:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()

@@ -69,3 +69,27 @@ def test_a_finished_darknet_run_continues_to_more_iterations(tmp_path):
     assert re.search(r"^max_batches *= *30$", cfg_copy, re.M)
     assert re.search(r"^steps *= *24,27$", cfg_copy, re.M)
     assert json.loads(more.stdout)["done"] == 30
+
+
+@pytest.mark.darknet
+@pytest.mark.skipif(shutil.which("darknet") is None, reason="darknet not installed")
+def test_a_run_that_never_reached_a_checkpoint_can_be_started_again(tmp_path):
+    cfg = toy_configs(tmp_path, extra=("--max-batches", 10))
+    run = tmp_path / "run"
+    fake = tmp_path / "bin" / "darknet"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n[ \"$1\" = version ] && exit 0\n"
+                    "echo 'CUDA Error: no CUDA-capable device' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    failed = cli("train", cfg, "--out", run, "--backend", "darknet", "--darknet", fake, "--fork", "pjreddie",
+                 "--max-restarts", 0)
+    assert failed.returncode == 1
+    again = cli("train", cfg, "--out", run, "--backend", "darknet")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "never reached a checkpoint: cleared and started again" in again.stderr
+    assert json.loads((run / "run.json").read_text())["options"]["darknet"] == shutil.which("darknet")
+    busy = cli("train", cfg, "--out", run, "--backend", "darknet")
+    assert busy.returncode == 2 and "already holds a run (finished" in busy.stderr
+    forced = cli("train", cfg, "--out", run, "--backend", "darknet", "--force")
+    assert forced.returncode == 0 and "moved to" in forced.stderr
+    assert len(list(tmp_path.glob("run.replaced-*"))) == 1
