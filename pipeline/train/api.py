@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_write
-from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.options import TrainOptions, check_cfgdir, check_options
 from pipeline.train.protocol import Backend
 from pipeline.train.provenance import provenance
 from pipeline.train.runs import (
@@ -50,6 +50,7 @@ def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] 
     Example: `start_training(TrainOptions(cfgdir=Path("cfg"), out=Path("runs/a"), epochs=3))`.
     """
     check_options(opts)
+    check_cfgdir(opts)
     opts.out = opts.out.resolve()
     opts.cfgdir = opts.cfgdir.resolve()
     run = RunFolder(opts.out)

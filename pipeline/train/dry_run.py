@@ -22,7 +22,7 @@ from pipeline.darknet.runner import parse_iteration, train_command
 from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
 from pipeline.io import LineTail, atomic_write
-from pipeline.train.options import TrainOptions, check_options
+from pipeline.train.options import TrainOptions, check_cfgdir, check_options
 from pipeline.train.processes import kill_group
 from pipeline.train.runs import RunFolder
 from pipeline.ultralytics.env import worker_env
@@ -35,6 +35,7 @@ PROBE_TIMEOUT = 600.0
 def dry_run(opts: TrainOptions) -> dict:
     """What `train` would run, and how long the whole run would take at the probe's speed."""
     check_options(opts)
+    check_cfgdir(opts)
     opts.out, opts.cfgdir = opts.out.resolve(), opts.cfgdir.resolve()
     if opts.backend == "darknet":
         return _darknet_plan(opts)

@@ -112,6 +112,16 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"--keep-weights {opts.keep_weights}: must be 0 (keep all) or more")
 
 
+def check_cfgdir(opts: TrainOptions) -> None:
+    """The configs folder holds what the engine trains from; else a UserError that names the
+    folder inside it that does (`train data/in10` -> "did you mean data/in10/cfg?")."""
+    wanted = "data.yaml" if opts.backend == "ultralytics" else "*.data"
+    if not any(opts.cfgdir.glob(wanted)):
+        inside = sorted(p.parent for p in opts.cfgdir.glob(f"*/{wanted}"))
+        raise UserError(f"{opts.cfgdir} holds no {wanted}: it is not the folder `configs` wrote",
+                        f"did you mean {inside[0]}?" if inside else "run `yolo-pipeline configs` first")
+
+
 def visible_gpus() -> int:
     """CUDA GPUs this process may use, without importing torch: the NVIDIA driver's list of
     GPUs, narrowed by CUDA_VISIBLE_DEVICES."""

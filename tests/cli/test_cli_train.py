@@ -137,3 +137,11 @@ def test_the_progress_line_shows_the_map_and_no_epoch_zero(capsys):
     printer({"done": 1, "total": 5, "unit": "epoch", "loss": 3.2, "metrics": {"metrics/mAP50(B)": 0.123}})
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["epoch 1/5  loss 3.2 mAP@0.5 12.3%"]
+
+
+def test_train_on_the_dataset_folder_suggests_its_configs_folder(tmp_path):
+    (tmp_path / "in10" / "cfg").mkdir(parents=True)
+    (tmp_path / "in10" / "cfg" / "data.yaml").write_text("train: x\n")
+    result = invoke("train", tmp_path / "in10", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and f"did you mean {tmp_path / 'in10' / 'cfg'}?" in result.output
+    assert not (tmp_path / "run").exists()
