@@ -131,6 +131,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
 def _register() -> None:
     """Add every command family's commands to `cli`: one module per family, each listed here."""
     from pipeline.cli import bench, configs, convert, evaluate, report, run, subset, synth, train, watch
+    from pipeline.cli.board import board
 
     families = (
         (convert.convert,),  # convert imagenet|coco|voc
@@ -143,6 +144,7 @@ def _register() -> None:
         (run.run,),
         (bench.bench,),  # bench train
         (watch.serve,),  # serve: a status page of the runs under a folder
+        (board,),  # board: TensorBoard on runs trained with --tensorboard
     )
     for family in families:
         for command in family:
