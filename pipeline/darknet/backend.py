@@ -25,7 +25,6 @@ from pipeline.configs import check_cfg
 from pipeline.darknet.cfg import read_cfg, write_cfg
 from pipeline.darknet.fork import binary_runs, choose_fork, resolve_binary
 from pipeline.darknet.runner import (
-    HEADER_BYTES,
     IterationLine,
     cannot_open,
     parse_iteration,
@@ -34,6 +33,7 @@ from pipeline.darknet.runner import (
     train_command,
     weights_iteration,
 )
+from pipeline.darknet.weights import HEADER_BYTES
 from pipeline.dataset.datafiles import read_data, read_list, render_data
 from pipeline.errors import UserError
 from pipeline.io import LineTail, atomic_write, copy_atomic
@@ -237,7 +237,7 @@ class DarknetBackend:
     def _expected_size(self) -> int | None:
         """Bytes of a complete weights file for the run's cfg (header + every layer's floats)."""
         if not hasattr(self, "_size"):
-            from pipeline.darknet.weights import layer_floats
+            from pipeline.darknet.layers import layer_floats
             from pipeline.errors import PipelineError
 
             try:

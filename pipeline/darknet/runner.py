@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.darknet.weights import HEADER_BYTES, parse_header
 
 #: Colour codes, xterm titles (`ESC]2;...BEL`, hank-ai, older AlexeyAB) and bells.
 _ANSI = re.compile(r"\x1b\][^\x07]*\x07|\x1b\[[0-9;]*[A-Za-z]|\x07")
@@ -33,7 +34,6 @@ _HANK_ITERATION = re.compile(
 _MAP = re.compile(r"mean[_ ]average[_ ]precision \(mAP@(?P<iou>[\d.]+)\)\s*=\s*(?P<value>[\d.]+)(?P<pct>%)?")
 _SAVING = re.compile(r"Saving weights to (?P<path>\S.*?)\s*$")
 _CANNOT_OPEN = re.compile(r"Couldn't open file:?\s*(?P<path>.*?)\s*$")
-HEADER_BYTES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,19 +101,10 @@ def weights_seen(path: str | Path) -> int | None:
     """Images seen, from a weights file's header; None when the header is unreadable."""
     try:
         with open(path, "rb") as f:
-            head = f.read(HEADER_BYTES)
+            header = parse_header(f.read(HEADER_BYTES))
     except OSError:
         return None
-    if len(head) < 16:
-        return None
-    major, minor, _revision = struct.unpack("<3i", head[:12])
-    if not (0 <= major < 1000 and 0 <= minor < 1000):
-        return None
-    if major * 10 + minor >= 2:
-        if len(head) < 20:
-            return None
-        return struct.unpack("<Q", head[12:20])[0]
-    return struct.unpack("<i", head[12:16])[0]
+    return header.seen if header is not None else None
 
 
 def weights_iteration(path: str | Path, batch: int) -> int | None:

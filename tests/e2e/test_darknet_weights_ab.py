@@ -17,7 +17,8 @@ import pytest
 from conftest import black_jpeg
 
 from pipeline.darknet.cfg import read_cfg, write_cfg
-from pipeline.darknet.weights import layer_floats, make_partial, match_weights
+from pipeline.darknet.layers import layer_floats
+from pipeline.darknet.weights import make_partial, match_weights
 from pipeline.errors import UserError
 
 pytestmark = pytest.mark.darknet

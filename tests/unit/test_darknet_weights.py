@@ -15,11 +15,9 @@ import pytest
 from conftest import alexeyab_darknet
 
 from pipeline.darknet.cfg import parse_cfg
+from pipeline.darknet.layers import LayerFloats, images_per_iteration, layer_floats
 from pipeline.darknet.weights import (
-    LayerFloats,
     _last_meaningful,
-    images_per_iteration,
-    layer_floats,
     make_partial,
     match_size,
     match_weights,
