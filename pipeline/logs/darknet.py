@@ -11,6 +11,8 @@ Lines understood::
 
     pjreddie   1234: 0.52, 0.61 avg, 0.001000 rate, 3.2 seconds, 78976 images
     AlexeyAB    1234: 0.52, 0.61 avg loss, 0.001300 rate, 3.2 seconds, 78976 images, 12.3 hours left
+    hank-ai    1234: loss=0.520, avg loss=0.610, ..., rate=0.00130000, ..., 78976 images, time remaining=...
+               -> mean average precision (mAP@0.50)=48.12%  (with -nocolour, as `train` runs it)
     -map       class_id = 0, name = fire, ap = 50.11%   (TP = 280, FP = 195)
                for conf_thresh = 0.25, precision = 0.61, recall = 0.34, F1-score = 0.43
                for conf_thresh = 0.25, TP = 315, FP = 201, FN = 621, average IoU = 43.20 %
@@ -49,6 +51,9 @@ _LINE = re.compile(
       (?P<it>(?P<step>\d+):[ \t]*(?P<loss>[^,\n]*),[ \t]*(?P<avg>[^,\s]*)[ \t]+avg(?P<ab>[ \t]+loss)?,
          [ \t]*(?P<rate>[^,\s]*)[ \t]+rate,[ \t]*(?P<sec>[^,\s]*)[ \t]+seconds,
          [ \t]*(?P<img>\d+)[ \t]+images(?:,[ \t]*(?P<left>[^,\s]*)[ \t]+hours[ \t]+left)?)
+     |(?P<hk>(?P<hstep>\d+):\ loss=(?P<hloss>[^,\n]*),\ avg\ loss=(?P<havg>[^,\n]*),[^\n]*?
+         rate=(?P<hrate>[^,\s]*),[^\n]*?(?P<himg>\d+)\ images[^\n]*)
+     |(?P<hmap>->\ mean\ average\ precision\ \(mAP@(?P<hthr>[^)\n]*)\)=(?P<hmapv>[\d.]+)%)
      |(?P<cls>class_id\ =\ (?P<cid>\d+),\ name\ =\ (?P<cname>[^,\n]*),\ ap\ =\ (?P<ap>[^%\n]*)%
          (?:[^(\n]*\(TP\ =\ (?P<ctp>\d+),\ FP\ =\ (?P<cfp>\d+)\))?)
      |(?P<prf>for\ conf_thresh\ =\ [^,\n]*,\ precision\ =\ (?P<p>[^,\n]*),\ recall\ =\ (?P<r>[^,\n]*),
@@ -208,20 +213,26 @@ def parse_darknet(path: str, stats: LogStats | None = None,
         lines.start(raw)
         for m in _LINE.finditer(text, 0, end):
             kind = m.lastgroup
-            if kind == "it":
+            if kind == "hk":  # hank-ai: `N: loss=L, avg loss=A, ..., rate=R, ..., I images, ...`
+                kind = "it"
+                step_b, loss, avg, rate, img = m.group("hstep", "hloss", "havg", "hrate", "himg")
+                sec = left = None
+            elif kind == "it":
                 step_b, loss, avg, rate, sec, img, left = m.group(
                     "step", "loss", "avg", "rate", "sec", "img", "left")
+            if kind == "it":
                 step = int(step_b)
                 row = MetricRow(
                     step=step, loss=_num(loss), avg_loss=_num(avg), lr=_num(rate),
-                    seconds=_num(sec), images=int(img),
+                    seconds=_num(sec) if sec is not None else None, images=int(img),
                     hours_left=_num(left) if left is not None else None,
                 )
                 if row.loss is None or row.avg_loss is None or row.lr is None:
                     stats.bad_values += 1
                 if not seen_iteration:
                     seen_iteration = True
-                    stats.format = "darknet-alexeyab" if m.group("ab") else "darknet-pjreddie"
+                    stats.format = ("darknet-hank" if m.group("hk") else
+                                    "darknet-alexeyab" if m.group("ab") else "darknet-pjreddie")
                 elif step <= last_step:
                     yield Event(kind="restart", step=step, line=line_at(m.start()),
                                 detail=f"iteration {last_step} -> {step}")
@@ -260,10 +271,12 @@ def parse_darknet(path: str, stats: LogStats | None = None,
                 iou = _num(m.group("iou"))
                 block.update(tp=int(m.group("tp")), fp=int(m.group("fp")), fn=int(m.group("fn")),
                              avg_iou=round(iou / 100, 8) if iou is not None else None)
-            elif kind == "map":
+            elif kind in ("map", "hmap"):
+                hank = kind == "hmap"
+                value = _read(m.group("hmapv" if hank else "mapv"), stats)
                 mb = MapBlock(step=last_step, line=line_at(m.start()),
-                              iou_threshold=_num(m.group("thr")) or 0.5,
-                              map=_read(m.group("mapv"), stats), **block)
+                              iou_threshold=_num(m.group("hthr" if hank else "thr")) or 0.5,
+                              map=value / 100 if hank else value, **block)
                 block = {"classes": []}
                 if pending is not None and pending.step == mb.step:
                     _attach(pending, mb)

@@ -75,3 +75,21 @@ def test_a_checkpoint_with_a_nan_float_is_not_finite(tmp_path):
     values[7] = np.nan
     bad.write_bytes(header + values.tobytes())
     assert not finite_floats(bad)
+
+
+def test_summarize_reads_a_hank_console():
+    """hank-ai's -nocolour lines (written from HK:src-lib/detector.cpp:604-618 and
+    detector_map.cpp:1056-1059, as the research file quotes them)."""
+    from pathlib import Path
+
+    from pipeline.logs.darknet import parse_darknet
+    from pipeline.logs.rows import Event, LogStats, MetricRow
+
+    stats = LogStats()
+    log = Path(__file__).parents[1] / "data/logs/hank_written_from_source.log"
+    items = list(parse_darknet(str(log), stats))
+    rows = [x for x in items if isinstance(x, MetricRow)]
+    assert stats.format == "darknet-hank" and stats.unknown_lines == 0
+    assert [r.step for r in rows] == [1, 2, 3] and rows[1].avg_loss == 7.1 and rows[1].map50 == 0.125
+    assert rows[0].lr == pytest.approx(1e-8) and rows[2].images == 12
+    assert [e.kind for e in items if isinstance(e, Event)] == ["nan"]
