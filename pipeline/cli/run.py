@@ -8,7 +8,7 @@ import click
 
 from pipeline.cli import CONTEXT_SETTINGS, emit, json_option, progress_enabled, verbosity
 
-STAGE_NAMES = ("convert", "subset", "configs", "check-cfg", "train", "summarize")
+STAGE_NAMES = ("convert", "subset", "configs", "check-cfg", "train", "summarize", "evaluate")
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -24,12 +24,14 @@ STAGE_NAMES = ("convert", "subset", "configs", "check-cfg", "train", "summarize"
               help="Leave the training running in the background and return (run again to summarize).")
 @json_option
 def run(file, sets, first, last, force, dry_run, detach, as_json):
-    """Run convert -> subset -> configs -> check-cfg -> train -> summarize from FILE.
+    """Run convert -> subset -> configs -> check-cfg -> train -> summarize -> evaluate from FILE.
 
     A stage whose options, inputs and tool version are unchanged since its last success
-    (WORK/run-state.json) is skipped; a changed one is redone with every later stage. An
-    unfinished training is resumed; a finished one is not retrained. Paths in FILE are
-    relative to FILE; paths given with --set to the current folder.
+    (WORK/run-state.json) is skipped; a changed one is redone with every later stage. The
+    training's folder follows what changes the learned model: an unfinished one is resumed
+    with the file's device, workers and watchdog options; a finished one is not retrained,
+    or goes on to more epochs (train.epochs) / iterations (configs.max_batches). Paths in
+    FILE are relative to FILE; paths given with --set to the current folder.
 
     \b
     Examples:
@@ -37,6 +39,7 @@ def run(file, sets, first, last, force, dry_run, detach, as_json):
       yolo-pipeline run cfg/imagenet-10class.yaml --set source.path=/data/imagenet --set work=/data/in10
       yolo-pipeline run cfg/demo.yaml --set subset.spread=5 --dry-run
       yolo-pipeline run cfg/demo.yaml --from train --force train
+      yolo-pipeline run cfg/demo.yaml --set train.epochs=30 --dry-run
     """
     from pipeline.cli.train import ProgressPrinter
     from pipeline.runfile.chain import run_chain

@@ -18,8 +18,8 @@ import msgspec
 from pipeline.runfile.context import Context
 from pipeline.runfile.load import Loaded
 from pipeline.runfile.stages import DATA_STAGES, EVALUATE_STAGES, Stage
-from pipeline.runfile.state import StageRecord, digest_value, file_digest, now, read_state, write_state
-from pipeline.runfile.training import TRAIN_STAGES
+from pipeline.runfile.state import StageRecord, file_digest, now, read_state, write_state
+from pipeline.runfile.training import TRAIN_STAGES, check_train_section, plan_train, record_train
 
 STAGES: dict[str, Stage] = {s.name: s for s in DATA_STAGES + TRAIN_STAGES + EVALUATE_STAGES}
 ORDER = tuple(STAGES)
@@ -76,7 +76,7 @@ def decide(ctx: Context, stage: Stage, cascade: str | None, dry_run: bool = Fals
         return "run", "never run in this work folder"
     options = _plain(stage.options(ctx))
     if changed := _differs(options, rec.options):  # type: ignore[arg-type]
-        section = "source" if name == "convert" else name
+        section = stage.section or name
         return "run", "options changed: " + ", ".join(f"{section}.{k}" for k in changed)
     if changed := _differs(stage.inputs(ctx), rec.inputs):
         return "run", "inputs changed: " + ", ".join(changed)
@@ -95,12 +95,14 @@ def locations(ctx: Context) -> dict[str, str]:
     if ctx.spec.subset is not None:
         found["subset"] = str(ctx.subset_dir)
     found["configs"] = str(ctx.cfg_dir)
-    for stage, key, name in (("train", "run_dir", "run"), ("summarize", "out", "summary")):
-        rec = ctx.state.stages.get(stage)
-        if rec is not None:
-            found[name] = str(rec.detail[key])
-        elif stage == "train" and "train" in ctx.state.started:
-            found[name] = ctx.state.started["train"]["run_dir"]
+    started = ctx.state.started.get("train")
+    train = ctx.state.stages.get("train")
+    run = started["run_dir"] if started else str(train.detail["run_dir"]) if train else None
+    if run is not None:  # the newest: a run left running or stopped before the older finished one
+        found["run"] = run
+    summary = ctx.state.stages.get("summarize")
+    if summary is not None and not started and summary.detail.get("run_dir", run) == run:
+        found["summary"] = str(summary.detail["out"])
     return found
 
 
@@ -121,6 +123,10 @@ def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = No
     cascade: str | None = None
     in_range = first is None
     past: Step | None = None  # what every stage after a stop is: not reached, or past --until
+    at = ORDER.index
+    warnings = []  # train's checks come first: a bad engine argument must not wait for convert
+    if at(first or ORDER[0]) <= at("train") <= at(last or ORDER[-1]):
+        warnings = check_train_section(ctx, dry_run)
     for name in ORDER:
         in_range = in_range or name == first
         if past is not None:
@@ -130,30 +136,53 @@ def run_chain(loaded: Loaded, *, first: str | None = None, last: str | None = No
         elif not in_range:
             step = Step(name, "outside", f"before --from {first}")
         else:
-            action, why = decide(ctx, STAGES[name], cascade, dry_run)
-            step = Step(name, action, why)
-            if action == "run":
+            step = _decide_step(ctx, STAGES[name], cascade, dry_run)
+            if name == "train" and warnings:
+                step.why += "; warning: " + "; ".join(warnings)
+            say(_line(step, dry_run))
+            if step.action == "run":
                 cascade = name
                 if not dry_run:
-                    say(f"{name}: runs ({why})")
                     report.code, stopped = _execute(ctx, STAGES[name], step)
                     if stopped:
                         past = Step("", "not reached", f"{name} stopped the chain")
+            elif name == "train" and not dry_run:  # found finished: nothing after it is redone for it
+                record_train(ctx, ctx.train_plan)  # type: ignore[arg-type]
+                cascade = None
         if past is None and name == last:
             past = Step("", "outside", f"after --until {last}")
         report.steps.append(step)
-        if step.action == "skip" or dry_run:
-            say(f"{name}: {'skipped' if step.action == 'skip' else step.action} ({step.why})")
     report.locations = locations(ctx)
     return report
+
+
+def _decide_step(ctx: Context, stage: Stage, cascade: str | None, dry_run: bool) -> Step:
+    """The step of a stage in range. The train stage plans its run folder (new, resumed,
+    continued, finished) once the stages before it have run; a dry run whose earlier stages
+    would rewrite the configs cannot know it yet."""
+    if stage.name == "train" and not (dry_run and cascade):
+        plan = plan_train(ctx)
+        ctx.train_plan = plan
+        return Step("train", plan.action, plan.text)
+    action, why = decide(ctx, stage, cascade, dry_run)
+    if action == "run" and (note := stage.note(ctx)):
+        why += f"; {note}"
+    return Step(stage.name, action, why)
+
+
+def _line(step: Step, dry_run: bool) -> str:
+    """One line per stage: `subset: run (options changed: subset.spread)`; the train stage's
+    plan says itself (`train: resumes RUN (killed at 3/15 epochs) with workers 2 -> 8`)."""
+    if step.stage == "train" and step.action == "run" and not step.why.startswith("after "):
+        return f"train: {step.why}"
+    word = "skipped" if step.action == "skip" else step.action if dry_run else "runs"
+    return f"{step.stage}: {word} ({step.why})"
 
 
 def _execute(ctx: Context, stage: Stage, step: Step) -> tuple[int, bool]:
     """Run one stage and record its success; (exit code, whether the chain stops)."""
     options = _plain(stage.options(ctx))
     tool = stage.tool(ctx)
-    if stage.name == "train":
-        ctx.digests["train"] = digest_value([options, stage.inputs(ctx), tool])
     start = time.monotonic()
     outcome = stage.run(ctx)
     step.seconds = round(time.monotonic() - start, 2)

@@ -49,8 +49,9 @@ class Context:
     progress: bool = False
     detach: bool = False
     forced: frozenset[str] = frozenset()
-    digests: dict[str, str] = field(default_factory=dict)
     on_progress: Callable[[dict], None] | None = None
+    #: The train stage's plan (`training.TrainPlan`), made when its turn comes.
+    train_plan: object | None = None
 
     @property
     def work(self) -> Path:

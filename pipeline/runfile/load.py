@@ -247,8 +247,10 @@ def check_spec(spec: RunFile, loaded: Loaded) -> None:
             _exists(loaded, f"source.files[{i}].images", entry.images, file_ok=False)
     elif not src.path:
         raise loaded.error("source", f"kind {src.kind} needs path")
-    elif not (src.synth and not os.path.exists(src.path)):
-        _exists(loaded, "source.path", src.path, file_ok=False)
+    elif not (src.synth and src.synth.generate and not os.path.exists(src.path)):
+        hint = ("; source.synth generates a tree there only with source.synth.generate: true"
+                if src.synth and not os.path.exists(src.path) else "")
+        _exists(loaded, "source.path", src.path, file_ok=False, hint=hint)
     if src.classes_file:
         _exists(loaded, "source.classes_file", src.classes_file, dir_ok=False)
     if spec.subset is not None:
@@ -263,11 +265,40 @@ def check_spec(spec: RunFile, loaded: Loaded) -> None:
             _exists(loaded, key, value, dir_ok=False)
 
 
-def _exists(loaded: Loaded, key: str, path: str, file_ok: bool = True, dir_ok: bool = True) -> None:
+def _exists(loaded: Loaded, key: str, path: str, file_ok: bool = True, dir_ok: bool = True,
+            hint: str = "") -> None:
     p = Path(path)
     if not p.exists():
-        raise loaded.error(key, f"{path} does not exist")
+        near = nearest_existing(path, folders=not file_ok)
+        raise loaded.error(key, f"{path} does not exist"
+                           + (f" (closest existing: {near})" if near else "") + hint)
     if p.is_dir() and not dir_ok:
         raise loaded.error(key, f"{path} is a folder, not a file")
     if not p.is_dir() and not file_ok:
         raise loaded.error(key, f"{path} is not a folder")
+
+
+def nearest_existing(path: str | Path, folders: bool = False) -> str | None:
+    """The existing entry most like a missing `path`: a sibling with a close name, found in
+    the deepest folder above it that exists (`/data/imagenett` -> `/data/imagenet`).
+
+    With `folders`, only folders count. None when nothing there has a close name.
+    """
+    p = Path(path)
+    missing = [p.name]
+    parent = p.parent
+    while not parent.is_dir():
+        if parent == parent.parent:
+            return None
+        missing.insert(0, parent.name)
+        parent = parent.parent
+    try:
+        with os.scandir(parent) as it:
+            names = [e.name for e in it if e.is_dir() or not (folders or len(missing) > 1)]
+    except OSError:
+        return None
+    near = closest(missing[0], names, n=1)
+    if not near:
+        return None
+    whole = parent.joinpath(near[0], *missing[1:])
+    return str(whole if whole.exists() else parent / near[0])

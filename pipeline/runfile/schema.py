@@ -24,8 +24,10 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Synth(_Section):
-    """`source.synth`: generate a Kaggle-layout tree at `source.path` when it is missing."""
+    """`source.synth`: a Kaggle-layout tree of drawn objects, generated at `source.path` when
+    it is missing, only with `generate: true` (a typo in the path is an error otherwise)."""
 
+    generate: bool = False
     classes: int = 12
     annotated: int = 60
     unannotated: int = 0

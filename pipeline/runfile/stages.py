@@ -32,6 +32,11 @@ class Stage:
     inputs: Callable[[Context], dict[str, str]]
     run: Callable[[Context], Outcome]
     tool: Callable[[Context], str] = lambda ctx: TOOL
+    #: The pipeline file's section its options come from (`train` for check-cfg's backend),
+    #: so a change is reported with the user's own key; None: the stage's name.
+    section: str | None = None
+    #: What a run of the stage will do that the user must know before it does (or "").
+    note: Callable[[Context], str] = lambda ctx: ""
 
 
 def section_options(section: msgspec.Struct | None, drop: tuple[str, ...] = ("workers",)) -> dict:
@@ -78,7 +83,7 @@ def _convert_run(ctx: Context) -> Outcome:
     if src.kind == "imagenet":
         from pipeline.convert.sources.imagenet import SPLITS, convert_imagenet
 
-        if src.synth is not None and not Path(src.path or "").exists():
+        if will_generate(ctx):
             _make_synth(ctx)
         manifest = convert_imagenet(src.path or "", splits=tuple(src.splits or SPLITS),
                                     source=src.annotations, options=options,
@@ -102,16 +107,37 @@ def _convert_run(ctx: Context) -> Outcome:
                    f"{len(manifest.classes)} classes; {text} -> {out}")
 
 
+def will_generate(ctx: Context) -> bool:
+    """True when convert generates a synthetic tree: the file asks for it explicitly
+    (`source.synth.generate: true`) and `source.path` is missing. Never a fallback for a
+    missing download: without `generate`, a missing path is refused when the file is read."""
+    src = ctx.spec.source
+    return (src.kind == "imagenet" and src.synth is not None and src.synth.generate
+            and not Path(src.path or "").exists())
+
+
+def _synth_note(ctx: Context) -> str:
+    if not will_generate(ctx):
+        return ""
+    from pipeline.runfile.load import nearest_existing
+
+    path = ctx.spec.source.path or ""
+    near = nearest_existing(path, folders=True)
+    return (f"GENERATES a synthetic tree of drawn shapes at {path}, which does not exist "
+            f"(source.synth.generate: true)" + (f"; did you mean {near}?" if near else ""))
+
+
 def _make_synth(ctx: Context) -> None:
     from pipeline.synth.imagenet import SynthSpec, make_imagenet_tree
 
     s = ctx.spec.source.synth
     if s is None:
         return
+    ctx.say(f"  WARNING: {_synth_note(ctx)}: not your download")
     spec = SynthSpec(classes=s.classes, annotated=s.annotated, unannotated=s.unannotated,
                      val=s.val, jpeg=True, seed=s.seed)
     make_imagenet_tree(ctx.spec.source.path or "", spec)
-    ctx.say(f"  generated a Kaggle-layout tree at {ctx.spec.source.path}: {s.classes} classes, "
+    ctx.say(f"  generated a SYNTHETIC Kaggle-layout tree at {ctx.spec.source.path}: {s.classes} classes, "
             f"{s.classes * (s.annotated + s.unannotated)} train and {s.val} val images")
 
 
@@ -214,12 +240,13 @@ def _check_run(ctx: Context) -> Outcome:
 
 
 DATA_STAGES = (
-    Stage("convert", lambda ctx: section_options(ctx.spec.source), _convert_inputs, _convert_run),
+    Stage("convert", lambda ctx: section_options(ctx.spec.source), _convert_inputs, _convert_run,
+          section="source", note=_synth_note),
     Stage("subset", lambda ctx: section_options(ctx.spec.subset), _subset_inputs, _subset_run),
     Stage("configs", lambda ctx: section_options(ctx.spec.configs), _configs_inputs, _configs_run,
           lambda ctx: f"{TOOL}, darknet fork {_fork(ctx)}"),
     Stage("check-cfg", lambda ctx: {"backend": ctx.spec.train.backend},
-          _check_inputs, _check_run, lambda ctx: f"{TOOL}, darknet fork {_fork(ctx)}"),
+          _check_inputs, _check_run, lambda ctx: f"{TOOL}, darknet fork {_fork(ctx)}", section="train"),
 )
 
 

@@ -72,7 +72,8 @@ def test_sigkill_run_during_training_then_run_again_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     steps = {s["stage"]: s for s in json.loads(again.stdout)["steps"]}
     assert [steps[s]["action"] for s in ("convert", "subset", "configs", "check-cfg")] == ["skip"] * 4
-    assert steps["train"]["action"] == "run" and "not finished yet" in steps["train"]["why"]
+    assert steps["train"]["action"] == "run"
+    assert steps["train"]["why"].startswith(f"resumes {run_dir} (killed at "), steps["train"]["why"]
     assert json.loads(again.stdout)["locations"]["run"] == str(run_dir)
     rows = list(csv.DictReader((run_dir / "ultralytics" / "results.csv").open()))
     assert [int(float(r["epoch"])) for r in rows] == list(range(1, EPOCHS + 1))
@@ -81,6 +82,19 @@ def test_sigkill_run_during_training_then_run_again_resumes(tmp_path):
 
     third = subprocess.run([*cmd, "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert {s["action"] for s in json.loads(third.stdout)["steps"]} == {"skip"}
+
+    # More epochs continue the finished run in its folder; a supervision option goes with them.
+    longer = [*cmd, "--set", f"train.epochs={EPOCHS + 1}", "--set", "train.stall_minutes=45"]
+    fourth = subprocess.run(longer, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    assert (f"train: continues {run_dir} (finished at {EPOCHS}/{EPOCHS} epochs) with stall_minutes 30.0 -> "
+            f"45.0, epochs {EPOCHS} -> {EPOCHS + 1}") in fourth.stdout, fourth.stdout
+    assert [p.name for p in (work / "runs").iterdir()] == [run_dir.name]
+    rows = list(csv.DictReader((run_dir / "ultralytics" / "results.csv").open()))
+    assert [int(float(r["epoch"])) for r in rows] == list(range(1, EPOCHS + 2))
+    changed = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "options-changed" and "stall_minutes 30.0 -> 45.0" in e["detail"]
+               and f"epochs {EPOCHS} -> {EPOCHS + 1}" in e["detail"] for e in changed), changed
 
 
 @pytest.mark.slow

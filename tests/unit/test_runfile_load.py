@@ -93,10 +93,23 @@ def test_a_set_section_that_the_file_lacks_is_created(pfile):
     assert spec.subset is not None and spec.subset.top == 3
 
 
-def test_synth_allows_a_missing_source_path(pfile, tmp_path):
-    text = BASE.replace("path: raw", "path: gen\n  synth: {classes: 3}")
+def test_synth_allows_a_missing_source_path_only_when_it_says_generate(pfile, tmp_path):
+    text = BASE.replace("path: raw", "path: gen\n  synth: {generate: true, classes: 3}")
     spec = load_runfile(pfile(text)).spec
     assert spec.source.synth.classes == 3 and not os.path.exists(spec.source.path)
+    message = error_of(pfile(text.replace("generate: true, ", "")))
+    assert f"p.yaml:4: source.path: {tmp_path / 'gen'} does not exist" in message
+    assert "source.synth.generate: true" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("path", "closest"), [
+    ("raww", "raw"), ("Raw", "raw"), ("raw2/ILSVRC", "raw"), ("elsewhere", None),
+])
+def test_a_missing_path_names_the_closest_existing_folder(pfile, tmp_path, path, closest):
+    (tmp_path / "raw.txt").write_text("a file is not a download")
+    message = error_of(pfile(BASE.replace("path: raw", f"path: {path}")))
+    assert f"source.path: {tmp_path / path} does not exist" in message
+    assert (f"(closest existing: {tmp_path / closest})" in message) if closest else "closest" not in message
 
 
 @pytest.mark.parametrize("content, words", [
