@@ -110,6 +110,9 @@ def _hms(seconds: float) -> str:
                    "YOLO_PIPELINE_RUN/STATUS/REASON/EVENT in its environment.")
 @click.option("--sample-seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Resource samples (CPU, memory, GPU, I/O) into RUN/resources.jsonl this often.")
+@click.option("--tensorboard", is_flag=True,
+              help="TensorBoard scalars into RUN/tensorboard (loss, learning rate, mAP, resources); "
+                   "view them with `yolo-pipeline board RUN`.")
 @click.option("--force", is_flag=True, help="--out holds a run: move it aside (RUN.replaced-TIME) and "
                                             "start over. A run that never reached a checkpoint is "
                                             "started over without it.")
@@ -119,7 +122,7 @@ def _hms(seconds: float) -> str:
 @json_option
 def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, device, workers, seed,
           darknet_bin, fork, weights, map_each, keep_weights, gpus, on_nan, max_restarts, explode_factor,
-          stall_minutes, notify, sample_seconds, force, detach, dry_run, as_json):
+          stall_minutes, notify, sample_seconds, tensorboard, force, detach, dry_run, as_json):
     """Train from the folder `configs` wrote, supervised: NaN, crash and stall are caught,
     checkpoints kept, and the run can be resumed.
 
@@ -139,7 +142,8 @@ def train(cfgdir, engine_args, out, backend, name, model, epochs, imgsz, batch, 
                         extra=parse_engine_args(engine_args), darknet=darknet_bin, fork=fork,
                         weights=weights, map_each=map_each, keep_weights=keep_weights, gpus=gpus,
                         on_nan=on_nan, max_restarts=max_restarts, explode_factor=explode_factor,
-                        stall_minutes=stall_minutes, notify=notify, sample_seconds=sample_seconds)
+                        stall_minutes=stall_minutes, notify=notify, sample_seconds=sample_seconds,
+                        tensorboard=tensorboard)
     if dry_run:
         from pipeline.train.dry_run import dry_run as plan
 
@@ -359,14 +363,19 @@ def _status_text(st: dict, full: bool) -> str:
               "(default: this run's, scaled by classes).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Ultralytics: epochs of the bigger job "
               "(default: this run's).")
+@click.option("--no-probe", is_flag=True, help="Skip the probe at N classes: the run's own speed, as if "
+              "the class count did not matter (fast).")
 @json_option
-def estimate(run, classes, images, epochs, as_json):
-    """Project the time of a bigger job from this run's measured speed.
+def estimate(run, classes, images, epochs, no_probe, as_json):
+    """Project the time of a bigger job from this run's measured speed, probed at N classes.
 
-    darknet: the max_batches rule x measured seconds per iteration; Ultralytics: epochs x
-    images / measured images per second. The seed case: 10 classes measured, 1,000 projected.
+    darknet: the max_batches rule x seconds per iteration; Ultralytics: epochs x images x
+    seconds per image. Both depend on the class count, so a few iterations (batches) of the
+    run's cfg (model) with N classes are trained on the run's data first; the result is a
+    figure and a range with what it rests on. The seed case: 10 classes measured, 1,000
+    projected.
     """
     from pipeline.train.estimate import estimate_job
 
-    result = estimate_job(run, classes=classes, images=images, epochs=epochs)
+    result = estimate_job(run, classes=classes, images=images, epochs=epochs, probe=not no_probe)
     emit(result, as_json, result["text"])

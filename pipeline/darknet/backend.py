@@ -440,7 +440,7 @@ class DarknetBackend:
         self.last_iteration, self.last_avg = it.iteration, it.avg
         verdict = self.watch.check(it.avg, warmup=it.iteration <= self.burn_in)
         notes.append(Note(PROGRESS, data={"done": it.iteration, "total": self.max_batches,
-                                          "loss": it.avg}))
+                                          "loss": it.avg, "rate": it.rate}))
         if verdict:
             line = (f"{it.iteration}: {it.loss:f}, {it.avg:f} avg, {it.rate:f} rate, "
                     f"{it.images} images")

@@ -77,7 +77,8 @@ def start_training(opts: TrainOptions, *, detach: bool = False, argv: list[str] 
 #: Options a resume may change: they do not change what the model learns (device, data
 #: loading, memory per step, supervision), so the run stays the same run.
 RESUME_CHANGES = ("device", "batch", "workers", "gpus", "on_nan", "max_restarts", "explode_factor",
-                  "stall_minutes", "keep_weights", "epochs", "max_batches")
+                  "stall_minutes", "keep_weights", "epochs", "max_batches", "tensorboard", "notify",
+                  "sample_seconds")
 
 
 def resume_training(run_dir: str | Path, *, detach: bool = False,

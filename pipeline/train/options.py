@@ -60,6 +60,8 @@ class TrainOptions:
     sample_seconds: float = 10.0
     #: A shell command run on finished, failed, gave-up and restart (never fatal).
     notify: str | None = None
+    #: TensorBoard scalars into RUN/tensorboard (`yolo-pipeline board RUN` shows them).
+    tensorboard: bool = False
 
     def as_dict(self) -> dict:
         """JSON-ready form (paths as strings)."""

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from pipeline.train.eta import epoch_eta, iteration_eta
+from pipeline.train.eta import run_eta
 from pipeline.train.notify import notify
 from pipeline.train.options import TrainOptions
 from pipeline.train.policy import Decision, RestartPolicy
@@ -42,6 +42,7 @@ from pipeline.train.protocol import (
 )
 from pipeline.train.resources import ResourceMonitor, run_gpus
 from pipeline.train.runs import RunFolder, RunLock, process_start_time
+from pipeline.train.tensorboard import RunBoard
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_STOPPED = 0, 1, 130
 ETA_MILESTONES = (5, 25, 50, 75)
@@ -76,6 +77,7 @@ class Supervisor:
             run.root, opts.sample_seconds, run_gpus(opts.backend, opts.device, opts.gpus),
             backend=opts.backend, workers=opts.workers if opts.backend == "ultralytics" else None,
             cache=opts.extra.get("cache"), raised=self.state.get("bottlenecks") or ())
+        self.board = RunBoard(run.root, opts.backend) if opts.tensorboard else None
 
     # -- state ----------------------------------------------------------------------------
     def _save(self, force: bool = False) -> None:
@@ -84,6 +86,8 @@ class Supervisor:
             self.state["updated"] = round(now, 3)
             if (latest := self.monitor.latest()) is not None:
                 self.state["resources"] = latest
+                if self.board is not None:
+                    self.board.resources(latest)
             self._guard(self.run.write_state, self.state)
             self.last_write = now
 
@@ -167,6 +171,10 @@ class Supervisor:
                 if self.monitor.write_errors:
                     self._event("resources",
                                 f"{self.monitor.write_errors} resource samples could not be written")
+                if self.board is not None:
+                    self.board.close()
+                    if self.board.errors:
+                        self._event("tensorboard", f"{self.board.errors} TensorBoard writes failed")
 
     def _run(self, resuming: bool) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
@@ -353,6 +361,8 @@ class Supervisor:
 
     def _apply(self, note) -> None:
         """Fold one note into the state (and the progress display)."""
+        if self.board is not None:
+            self.board.note(note.kind, note.data)
         if note.kind == PROGRESS:
             d = note.data
             self.state["done"] = d["done"]
@@ -365,13 +375,13 @@ class Supervisor:
             self._update_eta()
             self.on_progress(self.state)
         elif note.kind == TIMING:
-            if "seconds" in note.data and "epoch" not in note.data:
-                self.iteration_times.append(note.data["seconds"])
+            if "seconds" in note.data and "epoch" not in note.data:  # (iteration before the gap, s)
+                self.iteration_times.append((self.state.get("done") or 0, note.data["seconds"]))
                 del self.iteration_times[:-1000]
             else:
                 self.epochs.append({k: note.data.get(k) for k in (
                     "epoch", "seconds", "train_seconds", "val_seconds", "mosaic", "first_of_session",
-                    "images", "batch", "peak_memory", "close_mosaic")})
+                    "images", "batch", "peak_memory", "close_mosaic", "t")})
                 self.state["epoch_times"] = self.epochs[-50:]
         elif note.kind == CHECKPOINT:
             self.state["checkpoint"] = note.data["path"]
@@ -395,17 +405,16 @@ class Supervisor:
 
     def _update_eta(self) -> None:
         done, total = self.state.get("done", 0), self.state.get("total")
-        if self.backend.unit == "iteration":
-            eta = iteration_eta(self.iteration_times, done, total)
-        else:
-            close = self.epochs[-1].get("close_mosaic", 10) if self.epochs else 10
-            eta = epoch_eta(self.epochs, done, total, close if close is not None else 10)
-            if eta.seconds is not None and self.state.get("fraction") and self.epochs:
-                eta.seconds = max(0.0, eta.seconds - self.state["fraction"] * self.epochs[-1]["seconds"])
+        eta = run_eta(self.run.root, self.state, self.backend.unit, self.iteration_times, self.epochs,
+                      self.opts.extra)
         if eta.speed is not None:
             self.state["speed"] = eta.speed
             self.state["eta_seconds"] = round(eta.seconds, 1)
+            self.state["eta_basis"] = eta.basis
             self._eta_milestone(done, total, eta.seconds)
+        if eta.note and eta.note != self.state.get("eta_note"):
+            self.state["eta_note"] = eta.note
+            self._event("eta-note", eta.note)
 
     def _eta_milestone(self, done: int, total: int | None, seconds_left: float) -> None:
         """Record the predicted finish when the run first passes 5, 25, 50 and 75%."""
