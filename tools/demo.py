@@ -52,12 +52,18 @@ def main(out: Path) -> None:
     print(f"   (took {time.monotonic() - again:.1f} s)")
     step("   a changed subset rule: the plan says what would be redone (convert is not)",
          "run", str(DEMO), *sets, "--set", "subset.spread=8", "--dry-run")
-    if shutil.which("darknet"):
+    ab = REPO / ".darknet-ab" / "darknet"
+    if ab.is_file():
+        step("3. the same file with AlexeyAB's darknet (make darknet-ab): yolov3-tiny, 60 iterations on "
+             "the CPU with -map, then `detector map` per class", "run", str(DEMO), *sets,
+             "--set", "train.backend=darknet", "--set", f"train.darknet={ab}")
+    elif shutil.which("darknet"):
         step("3. the same file with darknet: yolov3-tiny, 60 iterations on the CPU (configs.max_batches)",
              "run", str(DEMO), *sets, "--set", "train.backend=darknet")
     else:
         print("\n(darknet not installed: the darknet run is skipped; `make demo` installs it via apt)")
     more(out)
+    step("7. the trained model, class by class (evaluate: Ultralytics val on best.pt)", "evaluate", run_dir)
     final = summary["final_map50"]
     print(f"\nDemo finished in {minutes:.1f} min (first run).\n"
           f"  Ultralytics run folder: {run_dir}\n"
@@ -65,6 +71,8 @@ def main(out: Path) -> None:
           f"    yolo-pipeline summarize {run_dir} --json\n"
           f"  summary (chart.png, report.md): {summary['out']}\n"
           f"  everything else: {out}\n"
+          f"  a live page of every run: yolo-pipeline serve {Path(run_dir).parent} "
+          f"(http://127.0.0.1:8765/)\n"
           f"demo final mAP@0.5: {final:.3f} (must be above {TARGET})")
     if not final > TARGET:
         raise SystemExit(f"the demo training did not learn enough: mAP@0.5 {final:.3f} <= {TARGET}")

@@ -118,6 +118,9 @@ class Train(_Section):
     max_restarts: int = _TRAIN["max_restarts"]
     explode_factor: float = _TRAIN["explode_factor"]
     stall_minutes: float = _TRAIN["stall_minutes"]
+    sample_seconds: float = _TRAIN["sample_seconds"]
+    notify: str | None = _TRAIN["notify"]
+    tensorboard: bool = _TRAIN["tensorboard"]
 
 
 class Summarize(_Section):

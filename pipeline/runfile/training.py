@@ -51,9 +51,10 @@ IDENTITY = {"ultralytics": ("backend", "model", "epochs", "imgsz", "batch", "see
             "darknet": ("backend", "name", "darknet", "fork", "weights")}
 #: Train keys that do not change what is learned: a resumed run takes them from the file
 #: (those `resume_training` accepts; the others are said and left as the run has them).
-APPLIED = {"ultralytics": ("device", "workers", "on_nan", "max_restarts", "explode_factor", "stall_minutes"),
+APPLIED = {"ultralytics": ("device", "workers", "on_nan", "max_restarts", "explode_factor", "stall_minutes",
+                           "sample_seconds", "notify", "tensorboard"),
            "darknet": ("gpus", "map_each", "keep_weights", "on_nan", "max_restarts", "explode_factor",
-                       "stall_minutes")}
+                       "stall_minutes", "sample_seconds", "notify", "tensorboard")}
 #: What makes a run longer, per engine: a finished run continues to more of it when
 #: `resume_training` accepts the key (the train key `epochs`, darknet's cfg `max_batches`).
 LONGER = {"ultralytics": "epochs", "darknet": "max_batches"}
@@ -222,7 +223,8 @@ def train_options(ctx: Context, run_dir: Path):
         workers=t.workers, seed=t.seed, extra={k: str(v) for k, v in t.extra.items()},
         darknet=t.darknet, fork=t.fork, weights=t.weights, map_each=t.map_each,
         keep_weights=t.keep_weights, gpus=None if t.gpus is None else str(t.gpus), on_nan=t.on_nan,
-        max_restarts=t.max_restarts, explode_factor=t.explode_factor, stall_minutes=t.stall_minutes)
+        max_restarts=t.max_restarts, explode_factor=t.explode_factor, stall_minutes=t.stall_minutes,
+        sample_seconds=t.sample_seconds, notify=t.notify, tensorboard=t.tensorboard)
 
 
 # -- checks before anything runs ---------------------------------------------------------------
