@@ -82,9 +82,11 @@ def _hms(seconds: float) -> str:
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--imgsz", type=click.IntRange(min=32), default=640, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, a GPU (0) or several (0,1: DDP).")
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Ultralytics data-loader workers.")
+@click.option("--device", default="auto", show_default=True,
+              help="cpu, a GPU (0) or several (0,1: DDP); auto: the first GPU if one is visible, else cpu.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Ultralytics data-loader workers [default: CPU cores per GPU, at most 8, as Ultralytics "
+                   "picks].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--darknet", "darknet_bin", default="darknet", show_default=True, metavar="PATH",
               help="darknet: the binary that will run (a path, or a name on PATH); its fork is detected.")

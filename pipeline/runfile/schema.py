@@ -105,7 +105,7 @@ class Train(_Section):
     imgsz: int = _TRAIN["imgsz"]
     batch: int = _TRAIN["batch"]
     device: str | int = _TRAIN["device"]
-    workers: int = _TRAIN["workers"]
+    workers: int | None = _TRAIN["workers"]
     seed: int = _TRAIN["seed"]
     extra: dict[str, str | int | float | bool] = {}
     darknet: str = _TRAIN["darknet"]

@@ -363,6 +363,7 @@ def _wanted_total(ctx: Context) -> int | None:
 def plan_train(ctx: Context) -> TrainPlan:
     """Which run folder this file's training is, and what the train stage does with it."""
     from pipeline.train import TrainOptions, run_status
+    from pipeline.train.options import resolve_auto
     from pipeline.train.runs import RunFolder
 
     ident = current_identity(ctx)
@@ -382,6 +383,8 @@ def plan_train(ctx: Context) -> TrainPlan:
     info = RunFolder(run_dir).read_run()
     had = TrainOptions.from_dict(info["options"])
     wanted = train_options(ctx, run_dir)
+    resolve_auto(had)  # "auto" device and default workers as this machine resolves them
+    resolve_auto(wanted)
     accepted = resume_keys()
     changes: dict = {}
     unapplied = []

@@ -38,8 +38,10 @@ class TrainOptions:
     epochs: int = 100
     imgsz: int = 640
     batch: int = 16
-    device: str = "cpu"
-    workers: int = 2
+    #: "auto": the first GPU when one is visible, else the CPU.
+    device: str = "auto"
+    #: None: what Ultralytics would pick (cores per GPU, at most 8).
+    workers: int | None = None
     seed: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     darknet: str = "darknet"
@@ -77,8 +79,19 @@ class TrainOptions:
                       "cfgdir": Path(d["cfgdir"]), "out": Path(d["out"])})
 
 
+def resolve_auto(opts: TrainOptions) -> None:
+    """Fill the machine-dependent defaults: device "auto" -> "0" with a visible GPU, else "cpu";
+    workers None -> what Ultralytics itself would use (CPU cores per GPU, at most 8)."""
+    if opts.device == "auto":
+        opts.device = "0" if visible_gpus() else "cpu"
+    if opts.workers is None:
+        gpus = len(opts.device.split(",")) if re.fullmatch(r"\d+(,\d+)*", opts.device) else 1
+        opts.workers = min((os.cpu_count() or 1) // gpus, 8)
+
+
 def check_options(opts: TrainOptions) -> None:
-    """Refuse what cannot work, with one line each (UserError)."""
+    """Refuse what cannot work, with one line each (UserError); machine defaults filled first."""
+    resolve_auto(opts)
     if opts.backend not in BACKENDS:
         raise UserError(f"--backend {opts.backend!r}: choose one of {', '.join(BACKENDS)}")
     if opts.on_nan not in ON_NAN_CHOICES:

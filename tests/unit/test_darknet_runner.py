@@ -86,7 +86,7 @@ def test_summarize_reads_a_hank_console():
     from pipeline.logs.rows import Event, LogStats, MetricRow
 
     stats = LogStats()
-    log = Path(__file__).parents[1] / "data/logs/hank_written_from_source.log"
+    log = Path(__file__).parents[1] / "data/logs/hank_written_from_source.hanklog"
     items = list(parse_darknet(str(log), stats))
     rows = [x for x in items if isinstance(x, MetricRow)]
     assert stats.format == "darknet-hank" and stats.unknown_lines == 0
