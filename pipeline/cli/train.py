@@ -46,7 +46,12 @@ class ProgressPrinter:
             self.bar.set_postfix_str(post.strip(), refresh=True)
             return
         key = done if unit == "epoch" else done // 100
-        if key != self.last_key and (done or unit != "epoch"):  # no "epoch 0/N" before the first
+        if self.last_key is None and unit == "epoch":
+            # the first look (a fresh start, or a resume in the middle of epoch done+1): a line
+            # is printed when an epoch completes, labelled with that epoch
+            self.last_key = key
+            return
+        if key != self.last_key:
             self.last_key = key
             click.echo(f"{unit} {done}/{total}  {post.strip()}", err=True)
 

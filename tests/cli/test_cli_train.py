@@ -137,6 +137,11 @@ def test_the_progress_line_shows_the_map_and_no_epoch_zero(capsys):
     printer({"done": 1, "total": 5, "unit": "epoch", "loss": 3.2, "metrics": {"metrics/mAP50(B)": 0.123}})
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["epoch 1/5  loss 3.2 mAP@0.5 12.3%"]
+    resumed = ProgressPrinter()  # resumed after epoch 2: the batches of epoch 3 say done=2
+    resumed.tty = False
+    resumed({"done": 2, "total": 5, "unit": "epoch", "fraction": 0.3, "loss": 2.0})
+    resumed({"done": 3, "total": 5, "unit": "epoch", "loss": 1.9})
+    assert capsys.readouterr().err.splitlines() == ["epoch 3/5  loss 1.9"]
 
 
 def test_train_on_the_dataset_folder_suggests_its_configs_folder(tmp_path):
