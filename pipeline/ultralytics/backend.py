@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import msgspec
+
 from pipeline.dataset.datafiles import read_list, read_ultralytics_yaml
 from pipeline.errors import UserError
 from pipeline.io import LineTail
@@ -27,6 +29,7 @@ from pipeline.train.protocol import (
 )
 from pipeline.train.provenance import file_digest
 from pipeline.train.runs import RunFolder
+from pipeline.ultralytics import messages
 from pipeline.ultralytics.env import worker_env
 from pipeline.ultralytics.worker import EXIT_EXPLOSION, EXIT_NAN, EXIT_STOPPED
 
@@ -82,17 +85,12 @@ class UltralyticsBackend:
         return Launch(argv, self.run.root, worker_env(run_id))
 
     def poll(self, final: bool = False) -> list[Note]:
-        import json
-
         notes: list[Note] = []
         if self.tail is None:
             return notes
         for line in self.tail.lines(final):
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            notes += self._note(msg)
+            if (message := messages.decode(line)) is not None:
+                notes += self._note(message)
         return notes + self._console_heartbeat()
 
     def _console_heartbeat(self) -> list[Note]:
@@ -105,59 +103,68 @@ class UltralyticsBackend:
         grew, self.log_size = size > self.log_size, size
         return [Note(HEARTBEAT)] if grew else []
 
-    def _note(self, msg: dict) -> list[Note]:
-        kind = msg.get("kind")
-        total = self.opts.epochs
-        if kind == "batch":
-            done = msg["epoch"] - 1
-            loss = [v for v in msg.get("loss") or [] if v is not None]
-            return [Note(PROGRESS, data={"done": done, "total": total,
-                                         "fraction": msg["batch"] / max(1, msg["batches"]),
-                                         "loss": sum(loss) if loss else None})]
-        if kind == "epoch":
-            return [Note(TIMING, data=msg),
-                    Note(PROGRESS, data={"done": msg["epoch"], "total": msg.get("epochs", total),
-                                         "loss": msg.get("loss"), "metrics": msg.get("metrics")})]
-        if kind in ("val_batch", "start", "resume", "fresh"):
-            self.training = self.training or kind == "start"
-            notes = [Note(HEARTBEAT)]
-            if kind == "resume":
-                dropped = msg.get("dropped_rows") or 0
-                extra = f"; {dropped} results.csv row(s) past it removed" if dropped else ""
-                where = f"{msg['path']} after epoch {msg['completed']}"
-                notes.append(Note(EVENT, f"continues from {where}{extra}",
-                                  {"event": "checkpoint-chosen", "done": msg["completed"]}))
-            elif kind == "fresh":
-                notes.append(Note(EVENT, f"starts from {self.opts.model} ({msg.get('detail')})",
-                                  {"event": "fresh-start"}))
-            return notes
-        if kind == "checkpoint_failed":
-            return [Note(EVENT, f"could not keep a copy of the checkpoint of epoch {msg['epoch']}: "
-                                f"{msg.get('detail')}", {"event": "checkpoint-failed"})]
-        if kind == "checkpoint":
-            return [Note(CHECKPOINT, msg["path"], {"path": msg["path"], "done": msg["epoch"]})]
-        if kind == "nonfinite_batches":
-            return [Note(EVENT, f"epoch {msg['epoch']}: {msg['count']} of {msg['batches']} batches had a "
-                                "non-finite loss (skipped by the engine; the epoch is judged on the rest)",
-                         {"event": "nonfinite-batches"})]
-        if kind in ("nan", "explosion"):
-            where = f"epoch {msg.get('epoch')} batch {msg.get('batch')}"
-            detail = (f"non-finite loss at {where}: {msg.get('loss')}"
-                      if kind == "nan" else
-                      f"epoch {msg.get('epoch')} train loss {msg.get('loss'):.4g} over "
-                      f"{self.opts.explode_factor:g} x its minimum {msg.get('minimum'):.4g}")
-            self.verdict = Note(VERDICT, detail, {"kind": kind, "done": (msg.get("epoch") or 1) - 1,
-                                                   "handled_by_worker": True})
-            return [self.verdict]
-        if kind in ("finished", "finished_already", "stopped"):
-            self.ended = kind
-            if kind == "finished" and msg.get("early"):
-                self.early = (msg["early"], msg.get("done"))
-            if kind == "finished_already":
-                return [Note(EVENT, f"already finished: {msg.get('detail')}", {"event": "finished-already"})]
-            return []
-        if kind == "crash":
-            self.crash = msg.get("detail")
+    def _note(self, message: messages.AnyMessage) -> list[Note]:
+        """The supervisor's notes for one worker message (none for those it need not hear)."""
+        handler = _HANDLERS.get(type(message))
+        return handler(self, message) if handler else []
+
+    def _batch(self, m: messages.Batch) -> list[Note]:
+        loss = [v for v in m.loss if v is not None]
+        return [Note(PROGRESS, data={"done": m.epoch - 1, "total": self.opts.epochs,
+                                     "fraction": m.batch / max(1, m.batches),
+                                     "loss": sum(loss) if loss else None})]
+
+    def _epoch(self, m: messages.Epoch) -> list[Note]:
+        return [Note(TIMING, data=msgspec.structs.asdict(m)),
+                Note(PROGRESS, data={"done": m.epoch, "total": m.epochs, "loss": m.loss,
+                                     "metrics": m.metrics})]
+
+    def _alive(self, m: messages.AnyMessage) -> list[Note]:
+        self.training = self.training or isinstance(m, messages.Start)
+        return [Note(HEARTBEAT)]
+
+    def _resume(self, m: messages.Resume) -> list[Note]:
+        extra = f"; {m.dropped_rows} results.csv row(s) past it removed" if m.dropped_rows else ""
+        return [Note(HEARTBEAT), Note(EVENT, f"continues from {m.path} after epoch {m.completed}{extra}",
+                                      {"event": "checkpoint-chosen", "done": m.completed})]
+
+    def _fresh(self, m: messages.Fresh) -> list[Note]:
+        return [Note(HEARTBEAT), Note(EVENT, f"starts from {self.opts.model} ({m.detail})",
+                                      {"event": "fresh-start"})]
+
+    def _checkpoint(self, m: messages.Checkpoint) -> list[Note]:
+        return [Note(CHECKPOINT, m.path, {"path": m.path, "done": m.epoch})]
+
+    def _checkpoint_failed(self, m: messages.CheckpointFailed) -> list[Note]:
+        return [Note(EVENT, f"could not keep a copy of the checkpoint of epoch {m.epoch}: {m.detail}",
+                     {"event": "checkpoint-failed"})]
+
+    def _nonfinite(self, m: messages.NonfiniteBatches) -> list[Note]:
+        return [Note(EVENT, f"epoch {m.epoch}: {m.count} of {m.batches} batches had a non-finite loss "
+                            "(skipped by the engine; the epoch is judged on the rest)",
+                     {"event": "nonfinite-batches"})]
+
+    def _verdict(self, m: messages.Nan | messages.Explosion) -> list[Note]:
+        if isinstance(m, messages.Nan):
+            kind, detail = OutcomeKind.NAN, f"non-finite loss at epoch {m.epoch} batch {m.batch}: {m.loss}"
+        else:
+            kind = OutcomeKind.EXPLOSION
+            detail = (f"epoch {m.epoch} train loss {m.loss:.4g} over {self.opts.explode_factor:g} x its "
+                      f"minimum {m.minimum:.4g}")
+        self.verdict = Note(VERDICT, detail, {"kind": kind, "done": m.epoch - 1, "handled_by_worker": True})
+        return [self.verdict]
+
+    def _ended(self, m: messages.Finished | messages.FinishedAlready | messages.Stopped) -> list[Note]:
+        self.ended = {messages.Finished: "finished", messages.FinishedAlready: "finished_already",
+                      messages.Stopped: "stopped"}[type(m)]
+        if isinstance(m, messages.Finished) and m.early:
+            self.early = (m.early, m.done)
+        if isinstance(m, messages.FinishedAlready):
+            return [Note(EVENT, f"already finished: {m.detail}", {"event": "finished-already"})]
+        return []
+
+    def _crash(self, m: messages.Crash) -> list[Note]:
+        self.crash = m.detail
         return []
 
     def outcome(self, returncode: int) -> Outcome:
@@ -188,6 +195,18 @@ class UltralyticsBackend:
             os.kill(pid, signum)  # not the data-loader workers: they would crash it
         return STOP_GRACE
 
+
+_HANDLERS = {
+    messages.Batch: UltralyticsBackend._batch, messages.Epoch: UltralyticsBackend._epoch,
+    messages.Start: UltralyticsBackend._alive, messages.ValBatch: UltralyticsBackend._alive,
+    messages.Resume: UltralyticsBackend._resume, messages.Fresh: UltralyticsBackend._fresh,
+    messages.Checkpoint: UltralyticsBackend._checkpoint,
+    messages.CheckpointFailed: UltralyticsBackend._checkpoint_failed,
+    messages.NonfiniteBatches: UltralyticsBackend._nonfinite,
+    messages.Nan: UltralyticsBackend._verdict, messages.Explosion: UltralyticsBackend._verdict,
+    messages.Finished: UltralyticsBackend._ended, messages.FinishedAlready: UltralyticsBackend._ended,
+    messages.Stopped: UltralyticsBackend._ended, messages.Crash: UltralyticsBackend._crash,
+}
 
 _EXCEPTION = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b:")
 _ERRORISH = re.compile(r"[Ee]rror|Killed")

@@ -11,7 +11,6 @@ RUN/progress.jsonl, keeps a last-good copy of each healthy checkpoint, and ends:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -26,6 +25,7 @@ from pipeline.train.options import engine_value
 from pipeline.train.protocol import OutcomeKind
 from pipeline.train.runs import RunFolder
 from pipeline.train.watchdog import LossWatch, NanStreak
+from pipeline.ultralytics import messages
 from pipeline.ultralytics.env import seed_offline_settings
 
 EXIT_STOPPED, EXIT_NAN, EXIT_EXPLOSION = 75, 76, 77
@@ -65,13 +65,13 @@ class Reporter:
         self.probe = int(os.environ.get("YOLO_PIPELINE_PROBE_BATCHES", "0"))
         self.batch_times: list[float] = []
 
-    def emit(self, kind: str, **data) -> None:
-        """Append one progress line (rank 0 only)."""
+    def emit(self, message: messages.Message) -> None:
+        """Append one progress line (rank 0 only); pipeline.ultralytics.messages documents them."""
         if os.environ.get("RANK", "-1") not in ("-1", "0"):
             return
-        with open(self.run.progress, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"kind": kind, "attempt": self.attempt, "t": round(time.time(), 3),
-                                **data}) + "\n")
+        message.attempt = self.attempt
+        with open(self.run.progress, "ab") as f:
+            f.write(messages.encode(message))
 
     def register(self, model) -> None:
         for event in ("on_train_start", "on_train_epoch_start", "on_train_batch_end",
@@ -82,9 +82,9 @@ class Reporter:
     # -- callbacks ------------------------------------------------------------------------
     def on_train_start(self, trainer) -> None:
         self.first_epoch = trainer.start_epoch
-        self.emit("start", start_epoch=trainer.start_epoch, epochs=trainer.epochs,
+        self.emit(messages.Start(start_epoch=trainer.start_epoch, epochs=trainer.epochs,
                   batches=len(trainer.train_loader), images=len(trainer.train_loader.dataset),
-                  device=str(trainer.device))
+                  device=str(trainer.device)))
 
     def on_train_epoch_start(self, trainer) -> None:
         self.epoch_started = time.time()
@@ -97,8 +97,8 @@ class Reporter:
             self.batch_times.append(time.time())
             if self.batch >= self.probe:
                 gaps = [b - a for a, b in zip(self.batch_times, self.batch_times[1:], strict=False)][1:]
-                self.emit("probe", batch_seconds=gaps, batches=len(trainer.train_loader),
-                          images=len(trainer.train_loader.dataset))
+                self.emit(messages.Probe(batch_seconds=gaps, batches=len(trainer.train_loader),
+                          images=len(trainer.train_loader.dataset)))
                 raise StopRequested()
         values = _floats(trainer.loss_items)
         if values and all(math.isfinite(v) for v in values):  # our own epoch mean: finite batches only
@@ -107,15 +107,15 @@ class Reporter:
         elif values:
             self.nonfinite_batches += 1
         if self.nan.check(values):
-            self.emit("nan", epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values))
+            self.emit(messages.Nan(epoch=trainer.epoch + 1, batch=self.batch, loss=_json_floats(values)))
             raise LossVerdict(OutcomeKind.NAN,
                               f"non-finite loss {values} in {self.nan.limit} batches in a row "
                                    f"(epoch {trainer.epoch + 1}, batch {self.batch})")
         now = time.time()
         if now - self.last_beat >= HEARTBEAT_SECONDS:
             self.last_beat = now
-            self.emit("batch", epoch=trainer.epoch + 1, batch=self.batch,
-                      batches=len(trainer.train_loader), loss=_json_floats(values))
+            self.emit(messages.Batch(epoch=trainer.epoch + 1, batch=self.batch,
+                      batches=len(trainer.train_loader), loss=_json_floats(values)))
         if self.stop:
             raise StopRequested()
 
@@ -131,23 +131,24 @@ class Reporter:
             or trainer.epoch == self.first_epoch
         verdict = self.watch.check(self.epoch_loss, warmup=warmup)
         if verdict == OutcomeKind.EXPLOSION:
-            self.emit("explosion", epoch=trainer.epoch + 1, loss=self.epoch_loss, minimum=self.watch.minimum)
+            self.emit(messages.Explosion(epoch=trainer.epoch + 1, loss=self.epoch_loss,
+                                         minimum=self.watch.minimum))
             raise LossVerdict(OutcomeKind.EXPLOSION,
                               f"epoch {trainer.epoch + 1} train loss {self.epoch_loss:.4g} is "
                                          f"over {self.watch.factor:g} x its minimum {self.watch.minimum:.4g}")
         if verdict == OutcomeKind.NAN:
-            self.emit("nan", epoch=trainer.epoch + 1, loss=None)
+            self.emit(messages.Nan(epoch=trainer.epoch + 1, loss=None))
             raise LossVerdict(OutcomeKind.NAN,
                               f"epoch {trainer.epoch + 1}: every batch's loss was non-finite")
         if self.nonfinite_batches:
-            self.emit("nonfinite_batches", epoch=trainer.epoch + 1, count=self.nonfinite_batches,
-                      batches=self.batch)
+            self.emit(messages.NonfiniteBatches(epoch=trainer.epoch + 1, count=self.nonfinite_batches,
+                      batches=self.batch))
 
     def on_val_batch_end(self, validator) -> None:
         now = time.time()
         if now - self.last_beat >= HEARTBEAT_SECONDS:
             self.last_beat = now
-            self.emit("val_batch")
+            self.emit(messages.ValBatch())
 
     def on_model_save(self, trainer) -> None:
         fitness = trainer.fitness if trainer.fitness is not None else 0.0
@@ -156,9 +157,10 @@ class Reporter:
             try:
                 copy_atomic(trainer.last, good)
             except OSError as exc:  # the previous good copy stays; the engine goes on
-                self.emit("checkpoint_failed", epoch=trainer.epoch + 1, detail=f"{good}: {exc.strerror}")
+                self.emit(messages.CheckpointFailed(epoch=trainer.epoch + 1,
+                                                    detail=f"{good}: {exc.strerror}"))
                 return
-            self.emit("checkpoint", epoch=trainer.epoch + 1, path=str(good))
+            self.emit(messages.Checkpoint(epoch=trainer.epoch + 1, path=str(good)))
 
     def on_fit_epoch_end(self, trainer) -> None:
         epoch = trainer.epoch + 1
@@ -168,18 +170,18 @@ class Reporter:
         now = time.time()
         metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()
                    if isinstance(v, (int, float)) or hasattr(v, "item")}
-        self.emit("epoch", epoch=epoch, epochs=trainer.epochs, seconds=now - self.epoch_started,
+        self.emit(messages.Epoch(epoch=epoch, epochs=trainer.epochs, seconds=now - self.epoch_started,
                   train_seconds=self.train_ended - self.epoch_started, val_seconds=now - self.train_ended,
                   mosaic=bool(self.mosaic_seen), first_of_session=trainer.epoch == self.first_epoch,
                   loss=_json_float(self.epoch_loss), metrics=metrics,
                   images=len(trainer.train_loader.dataset), batch=trainer.batch_size,
-                  close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory())
+                  close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory()))
         if self.stop or self.stop_at_epoch_end:
             raise StopRequested()
 
     def on_train_end(self, trainer) -> None:
         done = trainer.epoch + 1
-        self.emit("finished", epochs=trainer.epochs, done=done, early=_early_stop(trainer, done))
+        self.emit(messages.Finished(epochs=trainer.epochs, done=done, early=_early_stop(trainer, done)))
 
 
 def _early_stop(trainer, done: int) -> str | None:
@@ -371,18 +373,18 @@ def main(argv: list[str]) -> int:
     decision, path, done, why = choose_checkpoint(save_dir / "weights", run.checkpoints / "last_good.pt",
                                                   healthy_only, opts["epochs"])
     if decision == "finished":
-        reporter.emit("finished_already", detail=why, epochs=done)
+        reporter.emit(messages.FinishedAlready(detail=why, epochs=done))
         return 0
     common = {"data": data, "save_dir": str(save_dir), "device": opts["device"],
               "workers": opts["workers"]}
     if decision == "resume":
         dropped = trim_results(save_dir / "results.csv", done)
-        reporter.emit("resume", path=str(path), completed=done, dropped_rows=dropped, detail=why)
+        reporter.emit(messages.Resume(path=str(path), completed=done, dropped_rows=dropped, detail=why))
         path = with_epochs(path, opts["epochs"], run.checkpoints / "continue.pt")
         model = YOLO(str(path))
         kwargs = {**common, "resume": str(path), "batch": opts["batch"]}  # resume may change batch
     else:
-        reporter.emit("fresh", detail=why)
+        reporter.emit(messages.Fresh(detail=why))
         model = YOLO(info["model"])
         kwargs = {**common, "epochs": opts["epochs"], "imgsz": opts["imgsz"], "batch": opts["batch"],
                   "seed": opts["seed"], "exist_ok": True, "verbose": True}
@@ -397,17 +399,17 @@ def main(argv: list[str]) -> int:
     try:
         model.train(**kwargs)
     except StopRequested:
-        reporter.emit("stopped")
+        reporter.emit(messages.Stopped())
         return EXIT_STOPPED
     except KeyboardInterrupt:
-        reporter.emit("stopped")
+        reporter.emit(messages.Stopped())
         return EXIT_STOPPED
     except LossVerdict as verdict:
         return EXIT_NAN if verdict.kind == OutcomeKind.NAN else EXIT_EXPLOSION
     except Exception as exc:  # the engine crashed: the traceback goes to the attempt log
         traceback.print_exc()
-        reporter.emit("crash", detail=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
-                      if str(exc).strip() else type(exc).__name__)
+        reporter.emit(messages.Crash(detail=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+                      if str(exc).strip() else type(exc).__name__))
         return 1
     return 0
 

@@ -53,9 +53,10 @@ def test_nan_streak_needs_consecutive_batches():
     assert [s.check(v) for v in ([nan], [1.0], [nan], [nan, 1.0], [nan])] == [False] * 4 + [True]
 
 
-def test_iteration_eta_uses_the_median_of_the_window():
+def test_iteration_eta_counts_a_pause_spread_over_its_period():
+    # the 9 s gap is a pause (a save): its 8.5 extra seconds spread over 100 iterations
     eta = iteration_eta([0.5] * 10 + [9.0], done=100, total=300)
-    assert eta.speed == pytest.approx(2.0) and eta.seconds == pytest.approx(100.0)
+    assert eta.speed == pytest.approx(1 / 0.585) and eta.seconds == pytest.approx(200 * 0.585)
     assert iteration_eta([], 1, 10).seconds is None
 
 
@@ -247,6 +248,7 @@ def test_an_early_stop_by_patience_is_said_and_keeps_the_epochs_done(tmp_path):
     from pipeline.train.protocol import OutcomeKind
     from pipeline.train.runs import RunFolder
     from pipeline.ultralytics.backend import UltralyticsBackend
+    from pipeline.ultralytics.messages import Finished, decode, encode
     from pipeline.ultralytics.worker import _early_stop
 
     trainer = SimpleNamespace(epochs=100, args=SimpleNamespace(time=None),
@@ -256,7 +258,7 @@ def test_an_early_stop_by_patience_is_said_and_keeps_the_epochs_done(tmp_path):
     assert _early_stop(trainer, 100) is None
     backend = UltralyticsBackend(RunFolder(tmp_path), TrainOptions(cfgdir=tmp_path, out=tmp_path))
     backend.ended, backend.early = None, None
-    backend._note({"kind": "finished", "epochs": 100, "done": 17, "early": why})
+    backend._note(decode(encode(Finished(epochs=100, done=17, early=why))))
     outcome = backend.outcome(0)
     assert outcome.kind == OutcomeKind.FINISHED and outcome.at == 17 and "patience=5" in outcome.detail
 
