@@ -24,7 +24,7 @@ from pathlib import Path
 from pipeline.darknet.weights import HEADER_BYTES, parse_header
 
 #: Colour codes, xterm titles (`ESC]2;...BEL`, hank-ai, older AlexeyAB) and bells.
-_ANSI = re.compile(r"\x1b\][^\x07]*\x07|\x1b\[[0-9;]*[A-Za-z]|\x07")
+_ANSI = re.compile(r"\x1b\][^\x07]*\x07|\x1b\[[0-9;?]*[A-Za-z]|\x07")
 _ITERATION = re.compile(
     r"^\s*(?P<it>\d+):\s*(?P<loss>[^,\s]+),\s*(?P<avg>[^,\s]+) avg(?: loss)?,\s*(?P<rate>[^,\s]+) rate,"
     r"\s*(?P<sec>[\d.]+) seconds,\s*(?P<img>-?\d+) images")
@@ -53,6 +53,11 @@ def _float(text: str) -> float:
         return float(text)  # accepts nan, -nan, inf, -inf
     except ValueError:
         return float("nan")
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal colour codes, xterm titles and bells (darknet's console)."""
+    return _ANSI.sub("", text)
 
 
 def parse_iteration(line: str) -> IterationLine | None:

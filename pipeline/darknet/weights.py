@@ -42,7 +42,6 @@ from pipeline.errors import UserError
 HEADER_BYTES = 20
 FLOAT_BYTES = 4
 Kind = Literal["full", "partial", "mismatch"]
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x07")
 _BACKTRACE = re.compile(r"^backtrace \(|\[0x[0-9a-f]+\]$")
 _PERROR_OK = re.compile(r": Success$")
 
@@ -224,8 +223,10 @@ def _last_meaningful(output: str) -> str:
     """The line that says why darknet failed: hank-ai's "Error message:", else the last
     line with an error word, else the last line with letters; backtrace lines
     (`2/8: darknet(error+0x34) [0x...]`) and perror's ": Success" are left out."""
+    from pipeline.darknet.runner import strip_ansi  # runner reads headers through this module
+
     lines = []
-    for raw in _ANSI.sub("", output).replace("\r", "\n").splitlines():
+    for raw in strip_ansi(output).replace("\r", "\n").splitlines():
         line = _PERROR_OK.sub("", raw.strip(" *\t"))
         if re.search(r"[A-Za-z]", line) and not _BACKTRACE.search(line):
             lines.append(line)

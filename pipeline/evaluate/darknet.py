@@ -19,7 +19,7 @@ from pipeline.darknet.paths import LABEL_PATH
 from pipeline.dataset.datafiles import read_data, read_list, read_names, read_ultralytics_yaml, render_data
 from pipeline.dataset.label_lines import label_bytes
 from pipeline.errors import NothingDone, UserError
-from pipeline.evaluate.darknet_map import MapBlock, last_block
+from pipeline.evaluate.darknet_map import MapResult, last_block
 from pipeline.evaluate.table import ClassRow, Evaluation, Overall, degenerate_verdict, finite, ratio
 from pipeline.io import atomic_write
 from pipeline.train.runs import RunFolder
@@ -108,7 +108,7 @@ def map_command(binary: str, fork: str, data: Path, cfg: Path, weights: Path) ->
     return cmd + (["-nocolour"] if fork == "hank" else [])
 
 
-def run_map(cmd: list[str], fork: str, log: Path, cwd: Path) -> MapBlock:
+def run_map(cmd: list[str], fork: str, log: Path, cwd: Path) -> MapResult:
     """Run `detector map` (hank-ai's CPU build asks `Type "yes"`: it gets "yes"); its block."""
     log.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, input=b"yes\n" if fork == "hank" else b"")
@@ -123,7 +123,7 @@ def run_map(cmd: list[str], fork: str, log: Path, cwd: Path) -> MapBlock:
     return block
 
 
-def log_block(run: RunFolder) -> MapBlock | None:
+def log_block(run: RunFolder) -> MapResult | None:
     """The last `-map` block of the run's attempt logs (newest log first)."""
     for log in reversed(run.attempt_logs()):
         block = last_block(log.read_text(encoding="utf-8", errors="replace"))
@@ -132,7 +132,7 @@ def log_block(run: RunFolder) -> MapBlock | None:
     return None
 
 
-def class_rows(block: MapBlock, names: list[str], images: list[int], boxes: list[int]) -> list[ClassRow]:
+def class_rows(block: MapResult, names: list[str], images: list[int], boxes: list[int]) -> list[ClassRow]:
     """darknet's per-class figures with the label counts; P and R at conf 0.25 follow."""
     return [_class_row(row, names, images, boxes) for row in block.classes]
 
@@ -192,7 +192,7 @@ def evaluate_darknet(run: RunFolder, info: dict, split: str, choice: str, out: P
     return ev
 
 
-def _pjreddie(run: RunFolder, binary: str, split: str) -> MapBlock:
+def _pjreddie(run: RunFolder, binary: str, split: str) -> MapResult:
     """pjreddie's darknet has no `map`: the log's last -map block, else a UserError (exit 2)."""
     block = log_block(run) if split == "val" else None
     if block is None:

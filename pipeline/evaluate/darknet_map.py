@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.darknet.runner import parse_map
+from pipeline.darknet.runner import parse_map, strip_ansi
 from pipeline.evaluate.table import ClassRow
 
-_ANSI = re.compile(r"\x1b\][^\x07]*\x07|\x1b\[[0-9;]*[A-Za-z]|\x07")
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+|nan|inf)(?:e[-+]?\d+)?)"
 _AB_CLASS = re.compile(r"class_id = (\d+), name = (.*?), ap = " + _NUM + r"\s*%\s*\(TP = (\d+), FP = (\d+)\)",
                        re.I)
@@ -37,7 +36,7 @@ _HANK_COLUMNS = {"ap": ("ap50", 100.0), "avgprecision": ("ap50", 100.0), "tp": (
 
 
 @dataclass(slots=True)
-class MapBlock:
+class MapResult:
     """One mAP evaluation as darknet printed it (fractions; IoU as a fraction)."""
 
     classes: list[ClassRow] = field(default_factory=list)
@@ -59,23 +58,23 @@ def _f(text: str) -> float:
         return float("nan")
 
 
-def parse_map_blocks(text: str) -> list[MapBlock]:
+def parse_map_blocks(text: str) -> list[MapResult]:
     """Every complete mAP block (ended by its mAP line) in darknet output, in order.
 
     Example: the AlexeyAB lines above -> one block, 1 class, map50 0.8, tp 4.
     """
-    blocks: list[MapBlock] = []
-    cur = MapBlock()
+    blocks: list[MapResult] = []
+    cur = MapResult()
     hank_columns: list[str] | None = None
     for raw in text.splitlines():
-        line = _ANSI.sub("", raw).rstrip("\r")
+        line = strip_ansi(raw).rstrip("\r")
         if m := _AB_CLASS.search(line):
             if int(m[1]) == 0:
-                cur = MapBlock()
+                cur = MapResult()
             cur.classes.append(ClassRow(id=int(m[1]), name=m[2].strip(), ap50=_f(m[3]) / 100,
                                         tp=int(m[4]), fp=int(m[5])))
         elif m := _HANK_HEADER.match(line):
-            cur, hank_columns = MapBlock(), m[1].split()
+            cur, hank_columns = MapResult(), m[1].split()
         elif hank_columns and (row := _hank_row(line, hank_columns)) is not None:
             cur.classes.append(row)
         elif m := _PRF.search(line):
@@ -85,7 +84,7 @@ def parse_map_blocks(text: str) -> list[MapBlock]:
         elif "mean" in line and (value := parse_map(line)) is not None and "mean_average" not in line:
             cur.map50 = value
             blocks.append(cur)
-            cur, hank_columns = MapBlock(), None
+            cur, hank_columns = MapResult(), None
     return blocks
 
 
@@ -106,7 +105,7 @@ def _hank_row(line: str, columns: list[str]) -> ClassRow | None:
     return row
 
 
-def last_block(text: str) -> MapBlock | None:
+def last_block(text: str) -> MapResult | None:
     """The last complete mAP block, or None."""
     blocks = parse_map_blocks(text)
     return blocks[-1] if blocks else None
