@@ -73,9 +73,9 @@ def main(out: Path) -> None:
           f"  everything else: {out}\n"
           f"  a live page of every run: yolo-pipeline serve {Path(run_dir).parent} "
           f"(http://127.0.0.1:8765/)\n"
-          f"demo final mAP@0.5: {final:.3f} (must be above {TARGET})")
+          f"demo final mAP@0.5: {final:.1%} (must be above {TARGET:.0%})")
     if not final > TARGET:
-        raise SystemExit(f"the demo training did not learn enough: mAP@0.5 {final:.3f} <= {TARGET}")
+        raise SystemExit(f"the demo training did not learn enough: mAP@0.5 {final:.1%} <= {TARGET:.0%}")
 
 
 def more(out: Path) -> None:

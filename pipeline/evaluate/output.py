@@ -33,6 +33,7 @@ def draw_chart(ev: Evaluation, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
 
     labels, values, left_out = chart_classes(ev)
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.28 * max(1, len(labels))))
@@ -40,11 +41,12 @@ def draw_chart(ev: Evaluation, path: Path) -> None:
         ax.barh(range(len(labels)), values, color="#4878a8")
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlim(0, 1)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("AP@0.5")
         if ev.overall.map50 is not None:
             ax.axvline(ev.overall.map50, color="#c44e52", linestyle="--",
-                       label=f"mAP@0.5 {ev.overall.map50:.3f}")
-            ax.legend(loc="lower right", fontsize=8)
+                       label=f"mAP@0.5 {ev.overall.map50:.1%}")
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # never over a bar
         more = f" ({left_out} middle classes left out)" if left_out else ""
         ax.set_title(f"AP per class, {ev.split} split{more}", fontsize=10)
         fig.tight_layout()

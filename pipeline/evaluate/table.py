@@ -166,7 +166,7 @@ COLUMNS = (("images", "images", "int"), ("instances", "instances", "int"), ("ap5
 def _cell(value, kind: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:.3f}" if kind == "frac" else f"{value:,}"
+    return f"{value:.1%}" if kind == "frac" else f"{value:,}"  # percents, as summarize and status
 
 
 def _overall_row(ev: Evaluation) -> dict:
@@ -189,13 +189,13 @@ def table_rows(ev: Evaluation) -> tuple[list[str], list[list[str]]]:
 
 
 def overall_line(ev: Evaluation) -> str:
-    """`P 0.80, R 0.75, F1 0.77, mAP@0.5 0.912, mAP@0.5:0.95 0.610` (what is known)."""
+    """`P 80.0%, R 75.0%, F1 77.0%, mAP@0.5 91.2%, mAP@0.5:0.95 61.0%` (what is known)."""
     o = ev.overall
     parts = [(k, v) for k, v in (("P", o.precision), ("R", o.recall), ("F1", o.f1), ("mAP@0.5", o.map50),
                                  ("mAP@0.5:0.95", o.map50_95)) if v is not None]
-    text = ", ".join(f"{k} {v:.3f}" for k, v in parts)
+    text = ", ".join(f"{k} {v:.1%}" for k, v in parts)
     if o.avg_iou is not None:
-        text += f", avg IoU {o.avg_iou:.3f}"
+        text += f", avg IoU {o.avg_iou:.1%}"
     return text or "no overall figures"
 
 

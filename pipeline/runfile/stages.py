@@ -270,7 +270,7 @@ def _evaluate_run(ctx: Context) -> Outcome:
         ctx.say(f"  {line}")
     files = {p: file_digest(p) for p in ev.files.values()}
     out = str(Path(ev.files["json"]).parent)
-    score = f"mAP@0.5 {ev.overall.map50:.3f}" if ev.overall.map50 is not None else "no mAP"
+    score = f"mAP@0.5 {ev.overall.map50:.1%}" if ev.overall.map50 is not None else "no mAP"
     return Outcome(files, {"out": out, "map50": ev.overall.map50, "degenerate": ev.degenerate},
                    f"{score}{' (degenerate)' if ev.degenerate else ''} -> {out}")
 

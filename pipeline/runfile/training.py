@@ -498,7 +498,7 @@ def _train_run(ctx: Context) -> Outcome:
         return Outcome(detail=detail, code=code,
                        text=f"training {status['status']} in {run_dir}: {failure_reason(status)}")
     map50 = final_map50(status.get("metrics") or {})
-    score = f", mAP@0.5 {map50:.3f}" if map50 is not None else ""
+    score = f", mAP@0.5 {map50:.1%}" if map50 is not None else ""
     return Outcome({str(run_dir / "run.json"): file_digest(run_dir / "run.json")}, detail,
                    f"{status.get('done')}/{status.get('total')} {status.get('unit')}s{score} -> {run_dir}")
 

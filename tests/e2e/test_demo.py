@@ -27,7 +27,7 @@ def test_the_demo_trains_a_model_that_learns(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     report = json.loads(first.stdout)
     assert {s["stage"]: s["action"] for s in report["steps"]} == dict.fromkeys(
-        ("convert", "subset", "configs", "check-cfg", "train", "summarize"), "run")
+        ("convert", "subset", "configs", "check-cfg", "train", "summarize", "evaluate"), "run")
     run_dir = Path(report["locations"]["run"])
     rows = list(csv.DictReader((run_dir / "ultralytics" / "results.csv").open()))
     epochs = [int(float(r["epoch"])) for r in rows]
