@@ -46,21 +46,13 @@ def _ultralytics_plan(opts: TrainOptions) -> dict:
     from pipeline.ultralytics.backend import UltralyticsBackend
 
     with tempfile.TemporaryDirectory(prefix="yolo-pipeline-probe-") as tmp:
-        run = RunFolder(Path(tmp))
-        prepared = UltralyticsBackend(run, opts).prepare()
+        prepared = UltralyticsBackend(RunFolder(Path(tmp)), opts).prepare()
         args = {"data": str(opts.cfgdir / "data.yaml"), "model": prepared["model"], "epochs": opts.epochs,
                 "imgsz": opts.imgsz, "batch": opts.batch, "device": opts.device, "workers": opts.workers,
                 "seed": opts.seed, "save_dir": str(opts.out / "ultralytics"),
                 **({"amp": "False"} if opts.device == "cpu" else {}), **opts.extra}
         command = "yolo detect train " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in args.items())
-        probe_opts = TrainOptions.from_dict({**opts.as_dict(), "out": tmp, "epochs": 1})
-        atomic_write(run.run_json, json.dumps({"run_id": "probe", "options": probe_opts.as_dict(),
-                                               "model": prepared["model"]}))
-        env = {**worker_env("probe"), "YOLO_PIPELINE_PROBE_BATCHES": str(PROBE_BATCHES)}
-        done = subprocess.run([sys.executable, "-m", "pipeline.ultralytics.worker", tmp, "1"],
-                              env=env, cwd=tmp, capture_output=True, timeout=PROBE_TIMEOUT)
-        probe = _last(run.progress, "probe")
-        epoch = _last(run.progress, "epoch")
+        probe, epoch, tail = probe_ultralytics(opts.as_dict(), prepared["model"], Path(tmp))
     result = {"backend": "ultralytics", "command": command, "unit": "epoch", "total": opts.epochs,
               "images": prepared["dataset"]["train_images"], "notes": []}
     if probe and probe["batch_seconds"]:
@@ -74,9 +66,30 @@ def _ultralytics_plan(opts: TrainOptions) -> dict:
                                        f"{PROBE_BATCHES} batches per epoch)",
                            "seconds": epoch["seconds"] * opts.epochs}
     else:
-        tail = done.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        result["notes"].append(f"the probe did not train (exit code {done.returncode}): {tail[0][:200]}")
+        result["notes"].append(f"the probe did not train: {tail}")
     return result
+
+
+def probe_ultralytics(options: dict, model: str, workdir: Path,
+                      batches: int = PROBE_BATCHES) -> tuple[dict | None, dict | None, str]:
+    """Train `batches` batches with our worker in `workdir` (a run folder of its own, one epoch):
+    (its `probe` line, its `epoch` line if a whole epoch ended first, why it did not train).
+
+    `options` are a run's TrainOptions as a dict; the data is `options["cfgdir"]/data.yaml`.
+    """
+    run = RunFolder(workdir)
+    probe_opts = TrainOptions.from_dict({**options, "out": str(workdir), "epochs": 1})
+    atomic_write(run.run_json, json.dumps({"run_id": "probe", "options": probe_opts.as_dict(),
+                                           "model": model}))
+    env = {**worker_env("probe"), "YOLO_PIPELINE_PROBE_BATCHES": str(batches)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline.ultralytics.worker", str(workdir), "1"],
+                              env=env, cwd=workdir, capture_output=True, timeout=PROBE_TIMEOUT)
+        lines = done.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        tail = f"exit code {done.returncode}: {lines[0][:200]}"
+    except subprocess.TimeoutExpired:
+        tail = f"no batch within {PROBE_TIMEOUT:.0f} s"
+    return _last(run.progress, "probe"), _last(run.progress, "epoch"), tail
 
 
 def _darknet_plan(opts: TrainOptions) -> dict:
@@ -110,30 +123,42 @@ def _darknet_plan(opts: TrainOptions) -> dict:
         atomic_write(probe_data, render_data(int(data.get("classes")), data.get("train"),
                                              data.get("valid") or data.get("train"), data.get("names"),
                                              tmp))
-        log = Path(tmp) / "probe.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(train_command(opts.darknet, probe_data, cfg_src, None, fork, opts.gpus,
-                                                  map_each=False),
-                                    cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    stdin=subprocess.PIPE)
-            with contextlib.suppress(OSError):  # hank-ai's CPU build asks to type "yes"
-                proc.stdin.write(b"yes\n")  # type: ignore[union-attr]
-                proc.stdin.close()  # type: ignore[union-attr]
-        tail, stamps = LineTail(log), []
-        deadline = time.time() + PROBE_TIMEOUT
-        while len(stamps) < PROBE_ITERATIONS and proc.poll() is None and time.time() < deadline:
-            stamps += [time.time() for line in tail.lines() if parse_iteration(line)]
-            time.sleep(0.02)
-        kill_group(proc)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)][1:]
+        gaps, code = probe_darknet(opts.darknet, fork, probe_data, cfg_src, opts.gpus, Path(tmp))
     if gaps:
         per = statistics.median(gaps)
         result["probe"] = {"measured": f"{len(gaps)} iterations at {per:.3g} s", "seconds": per * max_batches,
                            "per_iteration_seconds": per}
     else:
-        result["notes"].append(f"the probe ran no iteration (exit code {proc.returncode}); "
+        result["notes"].append(f"the probe ran no iteration (exit code {code}); "
                                "run `yolo-pipeline check-cfg` on the cfg")
     return result
+
+
+def probe_darknet(binary: str, fork: str, data: Path, cfg: Path, gpus: str | None, workdir: Path,
+                  iterations: int = PROBE_ITERATIONS) -> tuple[list[float], int | None]:
+    """Train until `iterations` iteration lines (no -map), then kill darknet: (the wall seconds
+    between consecutive lines, the first gap left out; darknet's exit code if it ended itself).
+
+    Example: 6 lines 0.3 s apart -> ([0.3, 0.3, 0.3, 0.3], None).
+    """
+    log = workdir / "probe.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(train_command(binary, data, cfg, None, fork, gpus, map_each=False),
+                                cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                stdin=subprocess.PIPE)
+        with contextlib.suppress(OSError):  # hank-ai's CPU build asks to type "yes"
+            proc.stdin.write(b"yes\n")  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+    tail, stamps = LineTail(log), []
+    deadline = time.time() + PROBE_TIMEOUT
+    try:
+        while len(stamps) < iterations and proc.poll() is None and time.time() < deadline:
+            stamps += [time.time() for line in tail.lines() if parse_iteration(line)]
+            time.sleep(0.02)
+    finally:
+        kill_group(proc)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)][1:]
+    return gaps, proc.returncode if len(stamps) < iterations else None
 
 
 def _last(progress: Path, kind: str) -> dict | None:

@@ -33,7 +33,10 @@ def test_scaled_images_and_the_measuring_setup_are_said(tmp_path):
     assert out["units"] == 30 * 20_000 and out["basis"]["images"] == 20_000  # existing keys kept
     assert (out["basis"]["images_source"], out["basis"]["images_per_class"]) == ("scaled from this run", 20)
     assert out["basis"]["measured_at"] == {"imgsz": 320, "batch": 8, "device": "CPU", "from": "run.json"}
-    assert len(out["assumptions"]) == 2 and "20 images/class" in out["assumptions"][0]
+    assert len(out["assumptions"]) == 3 and "20 images/class" in out["assumptions"][0]
+    # nothing to probe with (no configs folder, no model): said, and the measured speed stands
+    assert out["probe"] is None and out["range"] is None
+    assert out["assumptions"][2].startswith("not probed (run.json names no configs folder or model)")
 
 
 def test_given_images_and_the_engines_own_args_yaml(tmp_path):
@@ -57,3 +60,10 @@ def test_darknet_speed_is_tied_to_its_cfg(tmp_path):
         "imgsz": [416, 416], "batch": 64, "subdivisions": 16, "from": "the run's cfg",
         "device": "darknet's default device (GPU 0 if built with CUDA, else CPU)"}
     assert "image size 416x416, batch 64 (subdivisions 16), on darknet's default device" in out["text"]
+
+
+def test_fewer_classes_than_the_run_are_not_probed(tmp_path):
+    run = make_run(tmp_path / "a")
+    out = json.loads(invoke("estimate", run, "--classes", 5, "--json").output)
+    assert out["probe"] is None and out["assumptions"][2].startswith(
+        "not probed (the run's labels hold class ids up to 9: out of range at 5 classes)")

@@ -19,7 +19,7 @@ from pipeline.darknet.runner import (
     weights_iteration,
 )
 from pipeline.errors import UserError
-from pipeline.train.eta import epoch_eta, iteration_eta
+from pipeline.train.eta import END_SECONDS, epoch_eta, iteration_eta
 from pipeline.train.options import (
     TrainOptions,
     check_engine_args,
@@ -63,10 +63,10 @@ def test_iteration_eta_counts_a_pause_spread_over_its_period():
 def test_epoch_eta_keeps_mosaic_and_plain_epochs_apart():
     epochs = [{"seconds": 50.0, "mosaic": True, "first_of_session": True},   # label scan: left out
               {"seconds": 10.0, "mosaic": True}, {"seconds": 10.0, "mosaic": True}]
-    # done 3 of 10, the last 2 epochs without mosaic; none measured yet -> mosaic speed
-    assert epoch_eta(epochs, 3, 10, close_mosaic=2).seconds == pytest.approx(70.0)
+    # done 3 of 10, the last 2 epochs without mosaic; none measured yet -> mosaic speed; the end
+    assert epoch_eta(epochs, 3, 10, close_mosaic=2).seconds == pytest.approx(70.0 + END_SECONDS)
     epochs.append({"seconds": 4.0, "mosaic": False})
-    assert epoch_eta(epochs, 4, 10, close_mosaic=2).seconds == pytest.approx(4 * 10 + 2 * 4)
+    assert epoch_eta(epochs, 4, 10, close_mosaic=2).seconds == pytest.approx(4 * 10 + 2 * 4 + END_SECONDS)
 
 
 @pytest.mark.parametrize("line, expected", [
