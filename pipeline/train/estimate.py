@@ -34,7 +34,7 @@ from pipeline.darknet.values import max_batches_formula, max_batches_rule, steps
 from pipeline.dataset.datafiles import read_data, read_ultralytics_yaml, render_data
 from pipeline.errors import PipelineError, UserError
 from pipeline.io import atomic_write
-from pipeline.train.eta import FORWARD_SHARE, map_plan, run_map_plan
+from pipeline.train.eta import FORWARD_SHARE, MapPlan, map_plan, run_map_plan
 from pipeline.train.runs import RunFolder
 
 #: Said when the image count is scaled: the size of the job people usually mean.
@@ -244,7 +244,7 @@ def _probe_darknet(run: RunFolder, info: dict, state: dict, result: dict) -> lis
         return [f"not probed (the probe at {classes:,} classes ran no iteration, exit code {code}): "
                 f"assumes the seconds per iteration measured at {basis['measured_classes']} classes hold"]
     per = statistics.median(gaps)
-    saves, maps = _darknet_pauses(run, info, state, basis, per)
+    saves, maps, job = _darknet_pauses(run, info, state, basis, per)
     before = {"seconds": result["seconds"], "per_unit_seconds": result["per_unit_seconds"],
               "classes": basis["measured_classes"]}
     _spread(result, gaps, per, 1 + saves + maps)
@@ -264,29 +264,31 @@ def _probe_darknet(run: RunFolder, info: dict, state: dict, result: dict) -> lis
             f"(filters {', '.join(map(str, filters))}) on this run's images, {min(gaps):.3g}-"
             f"{max(gaps):.3g} s each; the range spans them",
             f"pauses: weight saves and resizes {100 * saves:.1f}% (this run's share), -map "
-            f"{100 * maps:.1f}% (the job's schedule, this run's cost per valid image)"]
+            + (f"{100 * maps:.1f}% (every {job.every:,} iterations over {job.valid_images:,} valid images: "
+               "this run's valid/train ratio and cost per valid image)" if job else "none")]
 
 
-def _darknet_pauses(run: RunFolder, info: dict, state: dict, basis: dict, per: float) -> tuple[float, float]:
+def _darknet_pauses(run: RunFolder, info: dict, state: dict, basis: dict,
+                    per: float) -> tuple[float, float, MapPlan | None]:
     """Shares of the steady per-iteration time the bigger job adds: (weight saves and resizes,
-    -map evaluations)."""
+    -map evaluations, the job's -map schedule)."""
     eta = state.get("eta_basis") or {}
     steady = eta.get("per_iteration") or 0.0
     saves = (eta.get("pause_per_iteration") or 0.0) / steady if steady else 0.0
     plan = run_map_plan(run.root)
     if plan is None or not basis.get("measured_train_images"):
-        return saves, 0.0
+        return saves, 0.0, None
     scale = basis["images"] / basis["measured_train_images"]
     fork = (info.get("engine") or {}).get("fork")
     job = map_plan(fork, train_images=basis["images"], batch=plan.batch, burn_in=plan.burn_in,
                    valid_images=round(plan.valid_images * scale))
     if job is None:
-        return saves, 0.0
+        return saves, 0.0, None
     share = FORWARD_SHARE  # of a training image's time, per valid image
     if eta.get("map_measured") and steady and plan.valid_images:
         share = eta["map_seconds"] / (plan.valid_images * steady / plan.batch)
     each = job.valid_images * per / job.batch * share
-    return saves, each / (job.every * per)
+    return saves, each / (job.every * per), job
 
 
 def _in_run(run: RunFolder, path: str) -> Path:
