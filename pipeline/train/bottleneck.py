@@ -50,6 +50,7 @@ class Limits:
     disk_mbps: float = 20.0  # median read rate (MB/s) that counts as heavy reading
     disk_cpu: float = 0.5  # ... while the tree uses under this share of its cores
     swap_growth_mb: float = 256.0  # swap growth over the window
+    loader_wait: float = 0.4  # share of an epoch's training loop spent waiting for the next batch
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,25 @@ def check(samples: list[dict], *, backend: str = "ultralytics", workers: int | N
              *_gpu_memory_rule(samples, limits), *_throttle_rule(samples, limits),
              _swap_rule(samples, backend, limits)]
     return [f for f in found if f is not None]
+
+
+def loader_wait_rule(load_wait: float | None, compute: float | None, workers: int | None,
+                     limits: Limits | None = None) -> Bottleneck | None:
+    """`loader` from one Ultralytics epoch's own timing, on any device: the training loop
+    waited for the next batch for more than `loader_wait` of its time (the worker measures
+    the gap between one batch's end and the next one's start). Example:
+    `loader_wait_rule(30.0, 10.0, 0)` -> Bottleneck("loader", "the data loader is ... 75% ...")."""
+    limits = limits or Limits()
+    if load_wait is None or compute is None or load_wait + compute <= 0:
+        return None
+    share = load_wait / (load_wait + compute)
+    if share <= limits.loader_wait:
+        return None
+    hint = f"raise --workers (now {workers})" if workers is not None else "raise --workers"
+    total = load_wait + compute
+    return Bottleneck("loader", f"the data loader is the bottleneck: the training loop waited for images "
+                                f"{share:.0%} of the epoch ({load_wait:.1f} s of {total:.1f} s); "
+                                f"{hint}, use cache=ram, or store smaller images")
 
 
 def _med(w: list[dict], key: str) -> float | None:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from pipeline.train.bottleneck import loader_wait_rule
 from pipeline.train.eta import run_eta
 from pipeline.train.notify import notify
 from pipeline.train.options import TrainOptions
@@ -383,6 +384,7 @@ class Supervisor:
                     "epoch", "seconds", "train_seconds", "val_seconds", "mosaic", "first_of_session",
                     "images", "batch", "peak_memory", "close_mosaic", "t")})
                 self.state["epoch_times"] = self.epochs[-50:]
+                self._loader_check(note.data)
         elif note.kind == CHECKPOINT:
             self.state["checkpoint"] = note.data["path"]
             self.state["checkpoint_done"] = note.data["done"]
@@ -391,6 +393,14 @@ class Supervisor:
             self._metric(note.data["map"], note.data["done"])
         elif note.kind == EVENT:
             self._event(note.data.get("event", "note"), note.detail)
+
+    def _loader_check(self, epoch: dict) -> None:
+        """A `loader` bottleneck event (once) when the epoch's loop mostly waited for data."""
+        found = loader_wait_rule(epoch.get("load_wait"), epoch.get("compute"), self.opts.workers)
+        raised = self.state.setdefault("bottlenecks", [])
+        if found is not None and found.kind not in raised:
+            raised.append(found.kind)
+            self._event("bottleneck", found.message, finding=found.kind)
 
     def _metric(self, value: float, done: int) -> None:
         """One mAP evaluation: state["map"] keeps the last and the best (over the whole run)."""

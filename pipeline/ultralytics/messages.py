@@ -9,7 +9,8 @@ from a newer version) is skipped.
     start              training began: start_epoch, epochs, batches, images, device
     batch              a heartbeat every few seconds: epoch, batch, batches, loss items
     val_batch          a heartbeat during validation
-    epoch              an epoch is trained and validated: times, loss, metrics, memory
+    epoch              an epoch is trained and validated: times (and how long the loop waited
+                       for the data loader), loss, metrics, memory
     checkpoint         our healthy copy of last.pt (path) for the epoch
     checkpoint_failed  that copy could not be written (detail)
     nonfinite_batches  batches of the epoch with a non-finite loss (count of batches)
@@ -70,6 +71,9 @@ class Epoch(Message, tag="epoch"):
     batch: int = 0
     close_mosaic: int | None = None
     peak_memory: dict = {}
+    #: Seconds the training loop waited for the next batch (the data loader), and computed.
+    load_wait: float | None = None
+    compute: float | None = None
 
 
 class Checkpoint(Message, tag="checkpoint"):

@@ -61,6 +61,9 @@ class Reporter:
         self.epoch_loss = math.nan
         self.finite_sum, self.finite_batches, self.nonfinite_batches = 0.0, 0, 0
         self.reported: set[int] = set()
+        self.load_wait, self.compute = 0.0, 0.0
+        self.last_batch_end: float | None = None
+        self.batch_started: float | None = None
         #: `dry-run` probe: stop after this many batches and report their times.
         self.probe = int(os.environ.get("YOLO_PIPELINE_PROBE_BATCHES", "0"))
         self.batch_times: list[float] = []
@@ -74,7 +77,7 @@ class Reporter:
             f.write(messages.encode(message))
 
     def register(self, model) -> None:
-        for event in ("on_train_start", "on_train_epoch_start", "on_train_batch_end",
+        for event in ("on_train_start", "on_train_epoch_start", "on_train_batch_start", "on_train_batch_end",
                       "on_train_epoch_end", "on_val_batch_end", "on_model_save", "on_fit_epoch_end",
                       "on_train_end"):
             model.add_callback(event, getattr(self, event))
@@ -89,9 +92,22 @@ class Reporter:
     def on_train_epoch_start(self, trainer) -> None:
         self.epoch_started = time.time()
         self.batch = 0
+        # the loop's wait for the loader between batches, and the batches' own time (the first
+        # batch's wait, the loader workers' start, is left out)
+        self.load_wait, self.compute, self.last_batch_end, self.batch_started = 0.0, 0.0, None, None
+
+    def on_train_batch_start(self, trainer) -> None:
+        now = time.time()
+        if self.last_batch_end is not None:
+            self.load_wait += now - self.last_batch_end
+        self.batch_started = now
         self.finite_sum, self.finite_batches, self.nonfinite_batches = 0.0, 0, 0
 
     def on_train_batch_end(self, trainer) -> None:
+        now = time.time()
+        if self.batch_started is not None:
+            self.compute += now - self.batch_started
+        self.last_batch_end = now
         self.batch += 1
         if self.probe:
             self.batch_times.append(time.time())
@@ -175,7 +191,8 @@ class Reporter:
                   mosaic=bool(self.mosaic_seen), first_of_session=trainer.epoch == self.first_epoch,
                   loss=_json_float(self.epoch_loss), metrics=metrics,
                   images=len(trainer.train_loader.dataset), batch=trainer.batch_size,
-                  close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory()))
+                  close_mosaic=trainer.args.close_mosaic, peak_memory=_peak_memory(),
+                  load_wait=round(self.load_wait, 3), compute=round(self.compute, 3)))
         if self.stop or self.stop_at_epoch_end:
             raise StopRequested()
 

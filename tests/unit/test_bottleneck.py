@@ -132,3 +132,12 @@ def test_each_kind_is_raised_once():
     assert once.new([loader, swap]) == [loader]
     assert once.new([Bottleneck("loader", "again"), Bottleneck("disk", "c")]) == [Bottleneck("disk", "c")]
     assert once.raised == {"loader", "swap", "disk"}
+
+
+def test_an_epoch_that_mostly_waits_for_its_loader_is_a_loader_bottleneck():
+    from pipeline.train.bottleneck import loader_wait_rule
+
+    found = loader_wait_rule(30.0, 10.0, 0)
+    assert found.kind == "loader" and "waited for images 75% of the epoch" in found.message
+    assert "raise --workers (now 0)" in found.message
+    assert loader_wait_rule(3.0, 10.0, 2) is None and loader_wait_rule(None, 10.0, 2) is None
