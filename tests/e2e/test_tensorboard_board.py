@@ -14,9 +14,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from runkit import wait_for
 
 from pipeline.train.tensorboard import RunBoard
+
+pytestmark = pytest.mark.slow  # starts a real TensorBoard server
+
 
 READY_SECONDS = 20
 

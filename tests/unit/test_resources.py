@@ -55,6 +55,7 @@ def tree(tmp_path):
         p.wait(timeout=10)
 
 
+@pytest.mark.slow  # a real process tree sampled for seconds
 def test_samples_a_real_tree_every_interval(tmp_path, tree):
     proc = tree()
     root = psutil.Process(proc.pid)
@@ -84,6 +85,7 @@ def test_samples_a_real_tree_every_interval(tmp_path, tree):
     assert monitor.latest() == rows[-1] and monitor.write_errors == 0 and monitor.sample_errors == 0
 
 
+@pytest.mark.slow
 def test_retarget_follows_the_next_attempt_and_a_gone_tree_is_sampled_empty(tmp_path, tree):
     first = tree()
     monitor = ResourceMonitor(tmp_path, sample_seconds=0.3)
