@@ -28,6 +28,20 @@ def toy_configs(root: Path, *, classes: int = 2, annotated: int = 4, val: int = 
     return out
 
 
+def ab_toy_configs(root: Path, ab_darknet: str, *, annotated: int, max_batches: int) -> Path:
+    """synth -> convert -> configs from AlexeyAB's own yolov4-tiny template (64 px, batch 4),
+    checked for the binary that will run it: the configs folder."""
+    assert invoke("synth", "imagenet", root / "in", "--classes", 2, "--annotated", annotated,
+                  "--unannotated", 0, "--val", 3).exit_code == 0
+    assert invoke("-q", "convert", "imagenet", root / "in", "--workers", 1).exit_code == 0
+    template = Path(ab_darknet).parent / "cfg" / "yolov4-tiny.cfg"
+    made = invoke("configs", root / "in" / "yolo", "--template", template, "--out", root / "cfg",
+                  "--name", "toy", "--width", 64, "--height", 64, "--batch", 4, "--subdivisions", 1,
+                  "--max-batches", max_batches, "--darknet", ab_darknet)
+    assert made.exit_code == 0, made.output
+    return root / "cfg"
+
+
 def start(*args) -> subprocess.Popen:
     """`yolo-pipeline ARGS` as a real process (a supervisor we can SIGKILL)."""
     return subprocess.Popen([sys.executable, "-m", "pipeline", *map(str, args)],

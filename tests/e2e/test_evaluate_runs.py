@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import invoke
-from runkit import cli, toy_configs
+from runkit import ab_toy_configs, cli, toy_configs
 
 pytestmark = pytest.mark.slow
 OVERALL = {"precision", "recall", "f1", "map50", "map50_95", "tp", "fp", "fn"}
@@ -47,14 +46,7 @@ def test_ultralytics_run(tmp_path):
 
 @pytest.mark.darknet
 def test_alexeyab_run_val_and_test(tmp_path, ab_darknet):
-    assert invoke("synth", "imagenet", tmp_path / "in", "--classes", 2, "--annotated", 4, "--unannotated", 0,
-                  "--val", 3).exit_code == 0
-    assert invoke("-q", "convert", "imagenet", tmp_path / "in", "--workers", 1).exit_code == 0
-    template = Path(ab_darknet).parent / "cfg" / "yolov4-tiny.cfg"
-    made = invoke("configs", tmp_path / "in" / "yolo", "--template", template, "--out", tmp_path / "cfg",
-                  "--name", "toy", "--width", 64, "--height", 64, "--batch", 4, "--subdivisions", 1,
-                  "--max-batches", 30, "--darknet", ab_darknet)
-    assert made.exit_code == 0, made.output
+    ab_toy_configs(tmp_path, ab_darknet, annotated=4, max_batches=30)
     run = tmp_path / "run"
     done = cli("train", tmp_path / "cfg", "--out", run, "--backend", "darknet", "--darknet", ab_darknet)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -13,8 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import invoke
-from runkit import cli, events, sigkill, start, state, wait_for
+from runkit import ab_toy_configs, cli, events, sigkill, start, state, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.darknet]
 ITERATION = re.compile(r"^ (\d+): (\S+), (\S+) avg loss,", re.M)
@@ -32,14 +31,7 @@ def sha(path: Path) -> str:
 def toy(tmp_path_factory, ab_darknet) -> Path:
     """synth -> convert -> configs from AlexeyAB's yolov4-tiny template at 64 px, 120 iterations."""
     root = tmp_path_factory.mktemp("ab")
-    assert invoke("synth", "imagenet", root / "in", "--classes", 2, "--annotated", 6, "--unannotated", 0,
-                  "--val", 3).exit_code == 0
-    assert invoke("-q", "convert", "imagenet", root / "in", "--workers", 1).exit_code == 0
-    template = Path(ab_darknet).parent / "cfg" / "yolov4-tiny.cfg"
-    made = invoke("configs", root / "in" / "yolo", "--template", template, "--out", root / "cfg",
-                  "--name", "toy", "--width", 64, "--height", 64, "--batch", 4, "--subdivisions", 1,
-                  "--max-batches", 120, "--darknet", ab_darknet)
-    assert made.exit_code == 0, made.output
+    ab_toy_configs(root, ab_darknet, annotated=6, max_batches=120)
     return root
 
 
